@@ -1,0 +1,45 @@
+# The two commands: `make run` starts the demo city, `make test` passes every test.
+# Both set up what they need on a fresh machine (a .venv beside this file).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: run setup test browser clean
+
+run: setup
+	$(PY) app.py
+
+setup: $(VENV)/.runtime
+	$(PY) -m ioc db upgrade
+	$(PY) -m ioc city load
+
+test: $(VENV)/.dev browser
+	$(PY) -m pytest
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+# Browser tests drive Debian's chromium through chromium-driver (plus a CJK font, so screenshots
+# show Chinese). Installed here when we are root.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		&& [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; \
+	else \
+		echo "browser tests will skip: install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver fonts-wqy-microhei)"; \
+	fi
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

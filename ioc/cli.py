@@ -1,0 +1,250 @@
+"""`python -m ioc`: the command line for operators and deployers.
+
+Every command turns a user's mistake into one line on stderr and exit status 2; nothing a
+user can cause ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from ioc.config import GEODATA_DIR, Settings, load_settings
+from ioc.errors import UserError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line plus where to look, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m ioc", description="City IOC: command dashboard for a city's operations centre.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    db = sub.add_parser("db", help="the store's schema").add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    _cmd(db, "upgrade", cmd_db_upgrade, "create or migrate the store's tables to the latest schema")
+    _cmd(db, "current", cmd_db_current, "show the store's schema revision")
+
+    city = sub.add_parser("city", help="city packs").add_subparsers(dest="city_command", required=True, metavar="ACTION")
+    _cmd(city, "load", cmd_city_load, "load the configured city pack into the store")
+    _cmd(city, "check", cmd_city_check, "validate the configured city pack")
+    init = _cmd(city, "init", cmd_city_init, "make a new city pack from a boundary file")
+    init.add_argument("name", help="pack name, e.g. foshan (becomes geodata/NAME)")
+    init.add_argument("--districts", required=True, type=Path, help="boundary file: GeoJSON, Shapefile or GeoPackage")
+    init.add_argument("--name-field", required=True, help="attribute holding the division name")
+    init.add_argument("--code-field", help="attribute holding the division code")
+    init.add_argument("--timezone", required=True, help="IANA timezone, e.g. Asia/Shanghai")
+    init.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], help="datum of unlabelled coordinates")
+
+    geo = sub.add_parser("geodata", help="boundaries and point lookup").add_subparsers(dest="geo_command", required=True, metavar="ACTION")
+    imp = _cmd(geo, "import", cmd_geodata_import, "replace the pack's division outlines from a boundary file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--layer", default="districts", choices=["districts"], help="which pack layer to replace")
+    imp.add_argument("--code-field", help="attribute holding the division code")
+    imp.add_argument("--name-field", help="attribute holding the division name")
+    imp.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], help="datum of unlabelled coordinates")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+    loc = _cmd(geo, "locate", cmd_geodata_locate, "which division holds a point (WGS-84)")
+    loc.add_argument("lon", type=float)
+    loc.add_argument("lat", type=float)
+    loc.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84", help="datum of LON LAT")
+    loc.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    serve = _cmd(sub, "serve", cmd_serve, "run the web app (use gunicorn app:server in production)")
+    serve.add_argument("--host", help="listen address (default from [web] host)")
+    serve.add_argument("--port", type=int, help="listen port (default from [web] port)")
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = _cmd(users, "add", cmd_users_add, "create an account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, help="viewer, operator, duty_officer, leader, handler or admin")
+    add.add_argument("--org", help="org code (required for handlers)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    return parser
+
+
+def _cmd(sub: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(handler=handler)
+    return p
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.store.db import describe, make_engine
+    from ioc.store.migrate import upgrade
+
+    engine = make_engine(settings.store.url)
+    revision = upgrade(engine)
+    print(f"store {describe(engine)} is at schema revision {revision}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.store.db import describe, make_engine
+    from ioc.store.migrate import current_revision, head_revision
+
+    engine = make_engine(settings.store.url)
+    current, head = current_revision(engine), head_revision()
+    state = "up to date" if current == head else f"behind (latest is {head}; run `python -m ioc db upgrade`)"
+    print(f"store {describe(engine)}: revision {current or 'none'}, {state}")
+    return 0 if current == head else 1
+
+
+def cmd_city_load(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.citypack import load_pack
+    from ioc.store.db import check_ready, make_engine
+    from ioc.store.packload import load_pack_into_store
+
+    engine = make_engine(settings.store.url)
+    check_ready(engine)
+    report = load_pack_into_store(engine, load_pack(settings.city.pack_dir()))
+    print(report.summary())
+    return 0
+
+
+def cmd_city_check(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.citypack import load_pack
+
+    pack = load_pack(settings.city.pack_dir())
+    problems = pack.check()
+    for problem in problems:
+        print(problem)
+    print(f"city pack {pack.name}: {len(pack.divisions())} divisions, {len(pack.orgs())} orgs, "
+          f"{len(pack.key_points())} key points, {len(pack.units())} units; {len(problems)} problems")
+    return 1 if problems else 0
+
+
+def cmd_city_init(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.geodata import init_city
+
+    pack = init_city(args.name, args.districts, name_field=args.name_field, code_field=args.code_field,
+                     timezone=args.timezone, crs=args.crs, root=GEODATA_DIR)
+    print(f"made city pack {pack.name} at {pack.path} with {len(pack.divisions())} divisions; "
+          f"run it with IOC_CITY={pack.name} make run")
+    return 0
+
+
+def cmd_geodata_import(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.citypack import load_pack
+    from ioc.geodata import import_districts
+
+    if not (args.code_field or args.name_field):
+        raise UserError("say how to match features to divisions: give --code-field F and/or --name-field F")
+    pack = load_pack(settings.city.pack_dir())
+    report = import_districts(pack, args.file, code_field=args.code_field, name_field=args.name_field, crs=args.crs)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(report.lines()))
+    _reload_store_if_ready(settings)
+    return 0
+
+
+def _reload_store_if_ready(settings: Settings) -> None:
+    """After new outlines are written to the pack, mirror them into the store if it exists."""
+    from ioc.citypack import load_pack
+    from ioc.store.db import check_ready, make_engine
+    from ioc.store.packload import load_pack_into_store
+
+    engine = make_engine(settings.store.url)
+    try:
+        check_ready(engine)
+    except UserError:
+        print("the store is not set up yet; the new outlines load with `python -m ioc city load`", file=sys.stderr)
+        return
+    load_pack_into_store(engine, load_pack(settings.city.pack_dir()))
+    print("store updated with the new outlines", file=sys.stderr)
+
+
+def cmd_geodata_locate(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.citypack import load_pack
+    from ioc.geo import DivisionIndex, to_wgs84
+
+    pack = load_pack(settings.city.pack_dir())
+    lon, lat = to_wgs84(args.lon, args.lat, args.crs)
+    division = DivisionIndex(pack.divisions()).locate(lon, lat)
+    if args.json:
+        found = {"code": division.code, "name_zh": division.name_zh, "name_en": division.name_en} if division else None
+        print(json.dumps({"lon": lon, "lat": lat, "division": found}, ensure_ascii=False))
+    elif division:
+        print(f"{division.code} {division.name_zh} {division.name_en}".rstrip())
+    else:
+        print(f"no division of {pack.name} holds {lon:.6f}, {lat:.6f}")
+    return 0 if division else 1
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    # The web app lives outside ioc/ (the core never imports Dash); load it by module name.
+    web = importlib.import_module("app")
+    dash_app = web.create_app(settings)
+    log.info("serving on http://%s:%s", host, port)
+    dash_app.run(host=host, port=port, debug=False)
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.store.db import check_ready, make_engine
+    from ioc.users import add_user
+
+    engine = make_engine(settings.store.url)
+    check_ready(engine)
+    generated = False
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UserError("the two passwords differ; nothing was saved")
+    else:
+        password, generated = secrets.token_urlsafe(12), True
+    add_user(engine, args.name, args.role, password, org_code=args.org)
+    print(f"added {args.name} ({args.role}{', ' + args.org if args.org else ''})")
+    if generated:
+        print(f"generated password: {password}")
+    return 0
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    long_running = args.handler in (cmd_serve,)
+    logging.basicConfig(
+        level=logging.INFO if (args.verbose or long_running) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args, load_settings())
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"error: the store cannot be reached or used: {reason} (check [store] url / IOC_DATABASE_URL)",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

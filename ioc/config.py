@@ -1,0 +1,146 @@
+"""One typed settings object, loaded from ``ioc.toml`` and a few environment overrides.
+
+This is the only module that reads environment variables. Everything else receives a
+``Settings`` (or the part of it that it needs) from its caller.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ioc import PROJECT_ROOT
+from ioc.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "ioc.toml"
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "ioc.db"
+GEODATA_DIR = PROJECT_ROOT / "geodata"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite:", "postgresql+psycopg:", "postgresql:")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+
+class CitySettings(_Section):
+    pack: str = Field(default="dongguan", description="pack name under geodata/, or a path")
+
+    def pack_dir(self) -> Path:
+        path = Path(self.pack)
+        if path.is_absolute() or os.sep in self.pack or self.pack.startswith("."):
+            return path.resolve()
+        return GEODATA_DIR / self.pack
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    tile_url: str = Field(
+        default="",
+        description="XYZ tile URL template; empty draws the map from the pack's outlines only",
+    )
+    tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84", description="the datum the tiles are drawn in (gcj02 for AMap/Tencent)"
+    )
+    tile_attribution: str = ""
+    secret_key: str = Field(default="", description="signs sessions; generated per run if empty")
+
+
+class FeedSettings(_Section):
+    """One source. The adapter of ``kind`` validates ``options`` against its own model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: str
+    enabled: bool = True
+    interval_seconds: float = Field(default=30.0, gt=0)
+    crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+
+
+class DemoSettings(_Section):
+    enabled: bool = Field(default=True, description="start the simulated city with `make run`")
+
+
+class Settings(_Section):
+    store: StoreSettings = StoreSettings()
+    city: CitySettings = CitySettings()
+    web: WebSettings = WebSettings()
+    demo: DemoSettings = DemoSettings()
+    feeds: list[FeedSettings] = []
+    source: str = Field(default="", exclude=True, description="where the settings came from")
+
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "IOC_DATABASE_URL": ("store", "url"),
+    "IOC_CITY": ("city", "pack"),
+    "IOC_LANG": ("web", "language"),
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, default_file: Path = DEFAULT_CONFIG_FILE) -> Settings:
+    """Read settings: defaults, then the TOML file (if any), then environment overrides.
+
+    The file is ``IOC_CONFIG`` when set (it must exist), else ``default_file`` when present.
+    """
+    env = os.environ if env is None else env
+    explicit = Path(env["IOC_CONFIG"]) if env.get("IOC_CONFIG") else None
+    file = explicit or default_file
+    data: dict[str, Any] = {}
+    if file.exists():
+        data = _read_toml(file)
+    elif explicit:
+        raise ConfigError(f"{file}: no such configuration file (check IOC_CONFIG)")
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})
+            if not isinstance(data[section], dict):
+                raise ConfigError(f"{file}: [{section}] must be a table")
+            data[section][key] = env[var]
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, file if file.exists() else None)) from None
+    settings.source = str(file) if file.exists() else "defaults"
+    return settings
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+
+
+def _describe(exc: ValidationError, file: Path | None) -> str:
+    where = f"{file}: " if file else "environment: "
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        problems.append(f"{key}: {msg}")
+    return where + "; ".join(problems)

@@ -1,0 +1,69 @@
+"""Words on screen in zh-CN and English: one catalogue, looked up by key.
+
+Each entry holds both languages side by side, so a missing translation is visible in review
+(and a test checks none is empty).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Lang, ...] = ("zh-CN", "en")
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # frame
+    "app.title": ("城市运行管理中心", "City Operations Centre"),
+    "nav.map": ("城市地图", "City map"),
+    "lang.switch": ("English", "中文"),
+    "frame.demo_data": ("演示数据", "Demo data"),
+    # map page
+    "map.layers": ("图层", "Layers"),
+    "map.divisions": ("镇街边界", "Division outlines"),
+    "map.boundaries_approximate": (
+        "边界为近似示意，可导入官方边界文件替换",
+        "Outlines are approximate; import an official boundary file to replace them",
+    ),
+    "map.boundaries_imported": ("边界来自导入文件", "Outlines imported from a boundary file"),
+    "map.no_tiles": ("未配置底图，仅显示边界与点位", "No base map configured: outlines and points only"),
+    "map.division": ("镇街", "Division"),
+    "map.code": ("代码", "Code"),
+    "map.population": ("常住人口（2020）", "Population (2020)"),
+    "map.area": ("面积", "Area"),
+    "map.points_here": ("辖区点位", "Key points here"),
+    "map.pick_division": ("点击地图上的镇街查看详情", "Click a division on the map for its details"),
+    "map.empty": (
+        "库中还没有城市数据。运行 `python -m ioc city load` 载入城市包。",
+        "No city data in the store yet. Run `python -m ioc city load` to load the city pack.",
+    ),
+    "map.total": ("合计", "Total"),
+    "unit.people": ("人", "people"),
+    "unit.km2": ("平方公里", "km²"),
+    # key point kinds
+    "kind.police_station": ("派出所", "Police stations"),
+    "kind.fire_station": ("消防站", "Fire stations"),
+    "kind.ems_station": ("急救站", "EMS stations"),
+    "kind.hospital": ("医院", "Hospitals"),
+    "kind.shelter": ("应急避难场所", "Shelters"),
+    "kind.flood_point": ("易涝点", "Flood-prone points"),
+    "kind.water_gauge": ("水位计", "Water gauges"),
+    "kind.camera": ("视频监控", "Cameras"),
+    "kind.urban_station": ("城管中队", "Urban-management squads"),
+    "kind.rescue_base": ("救援基地", "Rescue bases"),
+    # division kinds
+    "division.subdistrict": ("街道", "Subdistrict"),
+    "division.town": ("镇", "Town"),
+    "division.zone": ("功能区", "Zone"),
+    "division.district": ("区划", "District"),
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The text for ``key`` in ``lang`` (English for any language but zh-CN)."""
+    zh, en = MESSAGES.get(key, (key, key))
+    text = zh if lang == "zh-CN" else en
+    return text.format(**values) if values else text
+
+
+def normalise(lang: str | None, default: Lang = "zh-CN") -> Lang:
+    return lang if lang in LANGUAGES else default  # type: ignore[return-value]

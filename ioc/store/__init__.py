@@ -1,0 +1,1 @@
+"""The shared store: models, engine and sessions, migrations, bulk upsert, pack loading."""

@@ -1,0 +1,370 @@
+"""The store's tables as SQLAlchemy 2 typed models.
+
+Times are timezone-aware UTC in Python whatever the backend; coordinates are WGS-84 floats.
+Indexes follow the page queries: open incidents by status / priority / division / time,
+events by incident, readings by sensor and time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone, so we restore it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- the city pack, mirrored ------------------------------------------------------------
+
+
+class District(Base):
+    __tablename__ = "district"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    population: Mapped[int | None]
+    area_km2: Mapped[float | None]
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Org(Base):
+    __tablename__ = "org"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    service: Mapped[str] = mapped_column(String(30), default="")
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("org.code"))
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("district.code"))
+
+
+class KeyPoint(Base):
+    __tablename__ = "key_point"
+    __table_args__ = (Index(None, "kind"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    lon: Mapped[float]
+    lat: Mapped[float]
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("district.code"))
+    org_code: Mapped[str | None] = mapped_column(ForeignKey("org.code"))
+    demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- responders -------------------------------------------------------------------------
+
+
+class Unit(Base):
+    __tablename__ = "unit"
+    __table_args__ = (Index(None, "unit_type", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    call_sign: Mapped[str] = mapped_column(String(60))
+    unit_type: Mapped[str] = mapped_column(String(30))
+    org_code: Mapped[str] = mapped_column(ForeignKey("org.code"))
+    home_point_id: Mapped[str | None] = mapped_column(ForeignKey("key_point.id"))
+    name_zh: Mapped[str] = mapped_column(String(100), default="")
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20), default="AVAILABLE")
+    status_at: Mapped[datetime | None]
+    lon: Mapped[float | None]
+    lat: Mapped[float | None]
+    position_at: Mapped[datetime | None]
+    demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# --- what the feeds bring ---------------------------------------------------------------
+
+
+class RawRecord(Base):
+    """Every payload fetched, before parsing: nothing fetched is ever lost."""
+
+    __tablename__ = "raw_record"
+    __table_args__ = (
+        Index(None, "feed", "external_id"),
+        Index(None, "feed", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed: Mapped[str] = mapped_column(String(60))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index(None, "status", "priority", "reported_at"),
+        Index(None, "district_code", "status"),
+        Index(None, "org_code", "status"),
+        Index(None, "reported_at"),
+        Index(None, "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(60))
+    external_id: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(30))
+    category: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(80), default="")
+    priority: Mapped[str] = mapped_column(String(2), default="P3")
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    title: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    lon: Mapped[float | None]
+    lat: Mapped[float | None]
+    location_flag: Mapped[str | None] = mapped_column(String(30))
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("district.code"))
+    grid_code: Mapped[str | None] = mapped_column(String(40))
+    org_code: Mapped[str | None] = mapped_column(ForeignKey("org.code"))
+    reported_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    on_scene_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    acknowledge_due: Mapped[datetime | None]
+    dispatch_due: Mapped[datetime | None]
+    on_scene_due: Mapped[datetime | None]
+    resolve_due: Mapped[datetime | None]
+    satisfaction: Mapped[str | None] = mapped_column(String(30))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    report_count: Mapped[int] = mapped_column(Integer, default=1)
+    sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class IncidentEvent(Base):
+    """The append-only timeline: audit trail, incident page timeline and KPI source."""
+
+    __tablename__ = "incident_event"
+    __table_args__ = (Index(None, "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WorkOrder(Base):
+    """交办: an incident handed to a department or a town office."""
+
+    __tablename__ = "work_order"
+    __table_args__ = (Index(None, "org_code", "status"), Index(None, "incident_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"))
+    org_code: Mapped[str] = mapped_column(ForeignKey("org.code"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accept_by: Mapped[datetime | None]
+    feedback_by: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    feedback: Mapped[str | None] = mapped_column(Text)
+    feedback_photo_url: Mapped[str | None] = mapped_column(String(500))
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Assignment(Base):
+    """A unit dispatched to an incident, with the CAD interval stamps."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (Index(None, "unit_id", "status"), Index(None, "incident_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"))
+    unit_id: Mapped[str] = mapped_column(ForeignKey("unit.id"))
+    status: Mapped[str] = mapped_column(String(20), default="DISPATCHED")
+    dispatched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    en_route_at: Mapped[datetime | None]
+    on_scene_at: Mapped[datetime | None]
+    cleared_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Alert(Base):
+    """A CAP message, keyed as CAP keys it: (sender, identifier, sent)."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent"), Index(None, "expires"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed: Mapped[str] = mapped_column(String(60))
+    sender: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(200))
+    sent: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    msg_type: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(20), default="Public")
+    event: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(40), default="")
+    urgency: Mapped[str] = mapped_column(String(20), default="Unknown")
+    severity: Mapped[str] = mapped_column(String(20), default="Unknown")
+    certainty: Mapped[str] = mapped_column(String(20), default="Unknown")
+    headline: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    instruction: Mapped[str] = mapped_column(Text, default="")
+    areas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    effective: Mapped[datetime | None]
+    onset: Mapped[datetime | None]
+    expires: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"))
+
+
+class Sensor(Base):
+    __tablename__ = "sensor"
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    key_point_id: Mapped[str | None] = mapped_column(ForeignKey("key_point.id"))
+    unit_of_measure: Mapped[str] = mapped_column(String(20), default="")
+    warning_level: Mapped[float | None]
+    alarm_level: Mapped[float | None]
+    hysteresis: Mapped[float] = mapped_column(Float, default=0.0)
+    state: Mapped[str] = mapped_column(String(20), default="normal")
+    last_value: Mapped[float | None]
+    last_at: Mapped[datetime | None]
+
+
+class Reading(Base):
+    __tablename__ = "reading"
+    __table_args__ = (UniqueConstraint("sensor_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensor.id"))
+    at: Mapped[datetime]
+    value: Mapped[float]
+
+
+# --- running the machine ----------------------------------------------------------------
+
+
+class FeedState(Base):
+    __tablename__ = "feed_state"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    cursor: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    lag_seconds: Mapped[float | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Outbox(Base):
+    """Orders to agencies, written in the dispatch transaction and delivered with retries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    destination: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    org_code: Mapped[str | None] = mapped_column(ForeignKey("org.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Audit(Base):
+    __tablename__ = "audit"
+    __table_args__ = (Index(None, "target_type", "target_id"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(80))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,1 @@
+"""Dash pages and their shared parts. Pages call ``ioc`` queries and services, never the database."""

@@ -1,0 +1,37 @@
+/* Browser-side pieces: the clock and the map's styling functions (see layouts/map_page.py). */
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    ioc: {
+        clock: function (_n, lang, city) {
+            const opts = {timeZone: (city && city.timezone) || "Asia/Shanghai", hour12: false,
+                          year: "numeric", month: "2-digit", day: "2-digit",
+                          hour: "2-digit", minute: "2-digit", second: "2-digit"};
+            return new Date().toLocaleString(lang === "en" ? "en-GB" : "zh-CN", opts);
+        }
+    }
+});
+
+window.ioc = Object.assign({}, window.ioc, {
+    map: {
+        divisionStyle: function (feature, context) {
+            const selected = context.hideout && context.hideout.selected === feature.properties.code;
+            return {color: selected ? "#ffd54f" : "#5ec8ff", weight: selected ? 3 : 1.4,
+                    fillColor: selected ? "#ffd54f" : "#1d6fa5", fillOpacity: selected ? 0.25 : 0.12};
+        },
+        divisionLabel: function (feature, layer, context) {
+            const p = feature.properties;
+            const lang = (context.hideout && context.hideout.lang) || "zh-CN";
+            const name = lang === "en" && p.name_en ? p.name_en : p.name_zh;
+            layer.bindTooltip(name, {permanent: true, direction: "center", className: "division-label"});
+        },
+        keyPoint: function (feature, latlng, context) {
+            const color = (context.hideout && context.hideout.color) || "#ffffff";
+            return L.circleMarker(latlng, {radius: 5, color: "#0b1220", weight: 1,
+                                           fillColor: color, fillOpacity: 0.95});
+        },
+        keyPointTooltip: function (feature, layer, context) {
+            const p = feature.properties;
+            const lang = (context.hideout && context.hideout.lang) || "zh-CN";
+            layer.bindTooltip(lang === "en" && p.name_en ? p.name_en : p.name_zh);
+        }
+    }
+});

@@ -1,0 +1,74 @@
+"""The navigation frame around every page: title, page links, language switch and clock."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from ioc.i18n import LANGUAGES, t
+
+# Pages listed in the navigation, in order: (registry path, message key).
+NAV = [("/", "nav.map")]
+
+
+def layout(default_lang: str, city: dict[str, str]) -> html.Div:
+    """``city`` holds the names (``zh-CN``, ``en``) and the ``timezone`` the clock shows."""
+    return html.Div(
+        className="frame",
+        children=[
+            dcc.Store(id="lang", storage_type="local", data=default_lang),
+            dcc.Store(id="city", data=city),
+            dcc.Location(id="url", refresh=False),
+            html.Header(
+                className="topbar",
+                children=[
+                    html.Div(id="brand", className="brand"),
+                    html.Nav(id="nav", className="nav"),
+                    html.Div(className="topbar-right", children=[
+                        html.Span(id="clock", className="clock"),
+                        html.Button(id="lang-switch", className="lang-switch", n_clicks=0),
+                    ]),
+                ],
+            ),
+            html.Main(dash.page_container, className="page"),
+            dcc.Interval(id="clock-tick", interval=1000),
+        ],
+    )
+
+
+@dash.callback(
+    Output("brand", "children"),
+    Output("nav", "children"),
+    Output("lang-switch", "children"),
+    Input("lang", "data"),
+    Input("url", "pathname"),
+    State("city", "data"),
+)
+def render_frame(lang: str, pathname: str | None, city: dict[str, str]):
+    brand = [html.Span(city.get(lang) or city["zh-CN"], className="brand-city"),
+             html.Span(t("app.title", lang), className="brand-title")]
+    links = [
+        dcc.Link(t(key, lang), href=path, className="nav-link active" if pathname == path else "nav-link")
+        for path, key in NAV
+    ]
+    return brand, links, t("lang.switch", lang)
+
+
+@dash.callback(
+    Output("lang", "data"),
+    Input("lang-switch", "n_clicks"),
+    State("lang", "data"),
+    prevent_initial_call=True,
+)
+def switch_language(_clicks: int, lang: str) -> str:
+    return LANGUAGES[1] if lang == LANGUAGES[0] else LANGUAGES[0]
+
+
+# The clock needs no server: it runs in the browser (assets/ioc.js) in the city's timezone.
+dash.clientside_callback(
+    dash.ClientsideFunction(namespace="ioc", function_name="clock"),
+    Output("clock", "children"),
+    Input("clock-tick", "n_intervals"),
+    State("lang", "data"),
+    State("city", "data"),
+)

@@ -1,0 +1,150 @@
+"""The city map: division outlines and key-point layers from the store.
+
+Readable with no tile server at all: outlines and labels are always drawn from the pack, and
+the tile layer appears only when a tile URL is configured.
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_leaflet as dl
+from dash import Input, Output, State, html
+
+from ioc import queries
+from ioc.i18n import t
+from layouts.context import current
+
+# Layer order and colours; the first few start switched on.
+KIND_STYLE: dict[str, str] = {
+    "police_station": "#4f8dff",
+    "fire_station": "#ff5a4f",
+    "ems_station": "#ffffff",
+    "hospital": "#3ddc97",
+    "shelter": "#b48cff",
+    "flood_point": "#29c4ff",
+    "water_gauge": "#00e0d0",
+    "urban_station": "#ffb020",
+    "rescue_base": "#ff8a3d",
+    "camera": "#8a94a6",
+}
+SHOWN_AT_START = {"police_station", "fire_station", "ems_station", "hospital", "flood_point"}
+
+
+def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
+    rt = current()
+    districts = queries.district_features(rt.engine)
+    if not districts["features"]:
+        return html.Div(className="empty-state", children=t("map.empty", lang))
+    points = queries.key_point_features(rt.engine)
+    crs = rt.settings.web.tile_crs
+    if crs != "wgs84":
+        districts = queries.for_display(districts, crs)
+        points = {kind: queries.for_display(fc, crs) for kind, fc in points.items()}
+    return html.Div(className="map-page", children=[
+        html.Div(className="map-wrap", children=_map(rt, districts, points, lang)),
+        html.Aside(className="side", children=_side_panel(rt, points, lang)),
+    ])
+
+
+def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
+    view = rt.pack.manifest.map
+    web = rt.settings.web
+    children = []
+    if web.tile_url:
+        children.append(dl.TileLayer(url=web.tile_url, attribution=web.tile_attribution))
+    children.append(dl.GeoJSON(
+        id="division-layer",
+        data=districts,
+        style={"variable": "ioc.map.divisionStyle"},
+        onEachFeature={"variable": "ioc.map.divisionLabel"},
+        hideout={"lang": lang, "selected": None},
+        zoomToBounds=False,
+    ))
+    overlays = [
+        dl.Overlay(
+            dl.GeoJSON(data=points[kind], pointToLayer={"variable": "ioc.map.keyPoint"},
+                       onEachFeature={"variable": "ioc.map.keyPointTooltip"},
+                       hideout={"color": KIND_STYLE[kind], "lang": lang}),
+            name=f"{t('kind.' + kind, lang)} ({len(points[kind]['features'])})",
+            checked=kind in SHOWN_AT_START,
+        )
+        for kind in KIND_STYLE if kind in points
+    ]
+    children.append(dl.LayersControl(overlays, position="topright", collapsed=False))
+    children.append(dl.ScaleControl(position="bottomleft", imperial=False))
+    lon, lat = view.center
+    return dl.Map(
+        id="city-map", center=[lat, lon], zoom=view.zoom, preferCanvas=True,
+        children=children, className="city-map", attributionControl=bool(web.tile_url),
+    )
+
+
+def _side_panel(rt, points: dict[str, dict], lang: str) -> list:
+    totals = queries.city_totals(rt.engine)
+    manifest = rt.pack.manifest
+    note_key = "map.boundaries_imported" if manifest.boundaries == "imported" else "map.boundaries_approximate"
+    notes = [html.P(t(note_key, lang), className="note")]
+    if not rt.settings.web.tile_url:
+        notes.append(html.P(t("map.no_tiles", lang), className="note"))
+    legend = [
+        html.Li([html.Span(className="swatch", style={"background": KIND_STYLE[kind]}),
+                 html.Span(t("kind." + kind, lang)),
+                 html.Span(f"{len(points[kind]['features'])}", className="num")])
+        for kind in KIND_STYLE if kind in points
+    ]
+    return [
+        html.H2(manifest.name_en if lang == "en" else manifest.name_zh),
+        html.Div(className="tiles", children=[
+            _tile(t("map.division", lang), f"{totals['divisions']}"),
+            _tile(t("map.population", lang), f"{totals['population'] / 10_000:,.1f}",
+                  "万人" if lang == "zh-CN" else "×10k people"),
+        ]),
+        html.Div(id="division-info", className="division-info", children=t("map.pick_division", lang)),
+        html.H3(t("map.layers", lang)),
+        html.Ul(legend, className="legend"),
+        *notes,
+    ]
+
+
+def _tile(label: str, value: str, unit: str = "") -> html.Div:
+    return html.Div(className="tile", children=[
+        html.Div(label, className="tile-label"),
+        html.Div([html.Span(value, className="tile-value"), html.Span(unit, className="tile-unit")]),
+    ])
+
+
+@dash.callback(
+    Output("division-info", "children"),
+    Output("division-layer", "hideout"),
+    Input("division-layer", "clickData"),
+    State("division-layer", "hideout"),
+    prevent_initial_call=True,
+)
+def show_division(feature: dict | None, hideout: dict):
+    if not feature:
+        return dash.no_update, dash.no_update
+    lang = hideout.get("lang", "zh-CN")
+    code = feature.get("properties", {}).get("code")
+    info = queries.division_summary(current().engine, code) if code else None
+    if info is None:
+        return t("map.pick_division", lang), dash.no_update
+    return _division_card(info, lang), {**hideout, "selected": code}
+
+
+def _division_card(info: dict, lang: str) -> list:
+    name = info["name_en"] if lang == "en" and info["name_en"] else info["name_zh"]
+    rows = [
+        (t("map.code", lang), info["code"]),
+        (t("map.division", lang), t("division." + info["kind"], lang)),
+    ]
+    if info["population"] is not None:
+        rows.append((t("map.population", lang), f"{info['population']:,} {t('unit.people', lang)}"))
+    if info["area_km2"] is not None:
+        rows.append((t("map.area", lang), f"{info['area_km2']:,.1f} {t('unit.km2', lang)}"))
+    points = [html.Li(f"{t('kind.' + kind, lang)}: {n}") for kind, n in info["key_points"].items()]
+    return [
+        html.H3(name, className="division-name"),
+        html.Table(html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows])),
+        html.H4(t("map.points_here", lang)) if points else None,
+        html.Ul(points, className="points-here") if points else None,
+    ]

@@ -1,0 +1,62 @@
+"""Builders for test data: a small city pack of square divisions near Dongguan."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ioc.citypack import (
+    KEY_POINT_FIELDS, ORG_FIELDS, UNIT_FIELDS, Division, Manifest, MapView, load_pack, write_divisions,
+    write_manifest,
+)
+
+# Four 0.1° squares in a 2×2 grid: (code, name_zh, name_en, west, south).
+SQUARES = [
+    ("T01", "甲街道", "Jia", 113.70, 22.90),
+    ("T02", "乙镇", "Yi", 113.80, 22.90),
+    ("T03", "丙镇", "Bing", 113.70, 23.00),
+    ("T04", "丁镇", "Ding", 113.80, 23.00),
+]
+
+
+def square(west: float, south: float, size: float = 0.1) -> dict:
+    ring = [[west, south], [west + size, south], [west + size, south + size], [west, south + size], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def make_small_pack(root: Path, name: str = "testville"):
+    """Write a consistent four-division pack under ``root/name`` and load it."""
+    path = root / name
+    path.mkdir(parents=True)
+    write_manifest(path, Manifest(
+        name=name, name_zh="测试市", name_en="Testville", timezone="Asia/Shanghai",
+        bbox=(113.70, 22.90, 113.90, 23.10), map=MapView(center=(113.80, 23.00), zoom=11),
+    ))
+    write_divisions(path, [
+        Division(code=code, name_zh=zh, name_en=en, kind="town", population=100_000 * (i + 1),
+                 geometry=square(w, s))
+        for i, (code, zh, en, w, s) in enumerate(SQUARES)
+    ])
+    orgs = [{"code": "IOC", "name_zh": "指挥中心", "name_en": "IOC", "kind": "city", "service": "ioc"},
+            {"code": "DEPT-POLICE", "name_zh": "公安局", "name_en": "Police", "kind": "department",
+             "service": "police", "parent": "IOC"}]
+    orgs += [{"code": f"OFF-{code}", "name_zh": f"{zh}办", "name_en": f"{en} office", "kind": "office",
+              "service": "town", "parent": "IOC", "district_code": code} for code, zh, en, *_ in SQUARES]
+    points = [{"id": f"PS-{code}", "kind": "police_station", "name_zh": f"{zh}派出所",
+               "name_en": f"{en} Police Station", "lon": w + 0.05, "lat": s + 0.05,
+               "district_code": code, "org_code": "DEPT-POLICE", "demo": "true"}
+              for code, zh, en, w, s in SQUARES]
+    units = [{"id": f"PC-{i:02d}", "call_sign": f"巡{i:02d}", "unit_type": "police_car",
+              "org_code": "DEPT-POLICE", "home_point_id": points[i % len(points)]["id"], "demo": "true"}
+             for i in range(8)]
+    _write_csv(path / "orgs.csv", ORG_FIELDS, orgs)
+    _write_csv(path / "key_points.csv", KEY_POINT_FIELDS, points)
+    _write_csv(path / "units.csv", UNIT_FIELDS, units)
+    return load_pack(path)
+
+
+def _write_csv(file: Path, fields: list[str], rows: list[dict]) -> None:
+    with file.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)

@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--code-field", help="attribute holding the division code")
     init.add_argument("--timezone", required=True, help="IANA timezone, e.g. Asia/Shanghai")
     init.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], help="datum of unlabelled coordinates")
+    init.add_argument("--into", type=Path, default=GEODATA_DIR, help="folder that holds packs (default geodata/)")
 
     geo = sub.add_parser("geodata", help="boundaries and point lookup").add_subparsers(dest="geo_command", required=True, metavar="ACTION")
     imp = _cmd(geo, "import", cmd_geodata_import, "replace the pack's division outlines from a boundary file")
@@ -137,9 +138,10 @@ def cmd_city_init(args: argparse.Namespace, settings: Settings) -> int:
     from ioc.geodata import init_city
 
     pack = init_city(args.name, args.districts, name_field=args.name_field, code_field=args.code_field,
-                     timezone=args.timezone, crs=args.crs, root=GEODATA_DIR)
+                     timezone=args.timezone, crs=args.crs, root=args.into)
+    where = pack.name if args.into == GEODATA_DIR else str(pack.path)
     print(f"made city pack {pack.name} at {pack.path} with {len(pack.divisions())} divisions; "
-          f"run it with IOC_CITY={pack.name} make run")
+          f"run it with IOC_CITY={where} make run")
     return 0
 
 

@@ -73,8 +73,10 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
     children.append(dl.LayersControl(overlays, position="topright", collapsed=False))
     children.append(dl.ScaleControl(position="bottomleft", imperial=False))
     lon, lat = view.center
+    west, south, east, north = rt.pack.manifest.bbox
     return dl.Map(
-        id="city-map", center=[lat, lon], zoom=view.zoom, preferCanvas=True,
+        id="city-map", center=[lat, lon], zoom=view.zoom, bounds=[[south, west], [north, east]],
+        preferCanvas=True, zoomSnap=0.25,
         children=children, className="city-map", attributionControl=bool(web.tile_url),
     )
 

@@ -1,0 +1,137 @@
+"""The command line as a user meets it: setup, lookup, import, new cities, accounts, mistakes."""
+
+import json
+import shutil
+
+import pytest
+
+from ioc import PROJECT_ROOT
+from ioc.citypack import load_pack
+from ioc.geo import DivisionIndex
+from ioc.runtime import open_runtime
+from tests.boundaries import foshan_features, pack_features, write_boundary_file
+from tests.conftest import assert_one_line_error
+
+DONGGUAN = PROJECT_ROOT / "geodata" / "dongguan"
+
+
+@pytest.fixture
+def ready(cli):
+    """A migrated store with the default city loaded."""
+    assert cli("db", "upgrade").returncode == 0
+    loaded = cli("city", "load")
+    assert loaded.returncode == 0, loaded.stderr
+    return cli
+
+
+def test_setup_reports_what_it_did(ready):
+    current = ready("db", "current")
+    assert "up to date" in current.stdout
+    again = ready("city", "load")
+    assert "33 divisions" in again.stdout and "units" in again.stdout
+
+
+@pytest.mark.parametrize("lon, lat, code", [
+    (113.727, 22.981, "441900004"),  # Nancheng
+    (113.692, 22.822, "441900121"),  # Humen
+    (114.155, 22.732, "441900117"),  # Fenggang
+])
+def test_locate_names_the_division(cli, lon, lat, code):
+    result = cli("geodata", "locate", str(lon), str(lat), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["division"]["code"] == code
+
+
+def test_locate_accepts_gcj02_input(cli):
+    # Nancheng's seat as a GCJ-02 source (AMap) would give it: about 600 m off.
+    result = cli("geodata", "locate", "113.7322", "22.9783", "--crs", "gcj02")
+    assert result.stdout.startswith("441900004 南城街道")
+
+
+def test_locate_outside_the_city_says_so(cli):
+    result = cli("geodata", "locate", "116.40", "39.90")
+    assert result.returncode == 1
+    assert "no division of dongguan holds" in result.stdout
+
+
+def test_import_replaces_outlines_in_pack_and_store(ready, tmp_path):
+    pack_dir = tmp_path / "dongguan"
+    shutil.copytree(DONGGUAN, pack_dir)
+    ready.env["IOC_CITY"] = str(pack_dir)
+    divisions = load_pack(pack_dir).divisions()
+    # The "official" file: the pack's own outlines, shrunk a little, in GCJ-02, with official spellings.
+    features = pack_features(divisions, crs="gcj02")
+    file = write_boundary_file(tmp_path / "towns.geojson", features)
+    result = ready("geodata", "import", str(file), "--layer", "districts", "--name-field", "XZQMC",
+                   "--crs", "gcj02", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["matched"]) == 33 and report["missing"] == []
+    assert "store updated" in result.stderr
+    imported = load_pack(pack_dir)
+    assert imported.manifest.boundaries == "imported"
+    runtime = open_runtime(ready.settings())
+    index = DivisionIndex(imported.divisions())
+    assert index.locate(113.727, 22.981).code == "441900004"
+    assert runtime.pack.manifest.boundaries == "imported"
+
+
+def test_city_init_gives_a_pack_the_app_runs_on(ready, tmp_path):
+    file = write_boundary_file(tmp_path / "foshan.geojson", foshan_features())
+    made = ready("city", "init", "foshan", "--districts", str(file), "--name-field", "name",
+                 "--timezone", "Asia/Shanghai", "--into", str(tmp_path / "packs"))
+    assert made.returncode == 0, made.stderr
+    assert "5 divisions" in made.stdout
+    ready.env["IOC_CITY"] = str(tmp_path / "packs" / "foshan")
+    assert ready("city", "load").returncode == 0
+    located = ready("geodata", "locate", "113.1", "23.0")
+    assert "禅城区" in located.stdout
+
+    from app import create_app  # the web app on the new city: the map page lists its divisions
+    from layouts import map_page
+
+    app = create_app(ready.settings())
+    with app.server.test_request_context("/"):
+        page = str(map_page.layout(lang="en"))
+    assert all(name in page for name in ("禅城区", "南海区", "顺德区", "三水区", "高明区"))
+
+
+def test_users_add_and_its_mistakes(ready):
+    ok = ready("users", "add", "duty1", "--role", "duty_officer", "--password-stdin", stdin="s3cret-pass\n")
+    assert ok.returncode == 0 and "added duty1" in ok.stdout
+    assert_one_line_error(ready("users", "add", "duty1", "--role", "duty_officer", "--password-stdin",
+                                stdin="s3cret-pass\n"), "already exists")
+    assert_one_line_error(ready("users", "add", "x1", "--role", "boss", "--password-stdin", stdin="s3cret-pass\n"),
+                          "role 'boss'")
+    assert_one_line_error(ready("users", "add", "h1", "--role", "handler", "--password-stdin", stdin="s3cret-pass\n"),
+                          "--org")
+    assert_one_line_error(ready("users", "add", "h1", "--role", "handler", "--org", "NOPE", "--password-stdin",
+                                stdin="s3cret-pass\n"), "org 'NOPE'")
+    generated = ready("users", "add", "wall1", "--role", "viewer")
+    assert "generated password:" in generated.stdout
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["geodata", "import", "/nonexistent/towns.geojson", "--name-field", "n"], ["towns.geojson"]),
+    (["geodata", "import", "x.geojson"], ["--code-field", "--name-field"]),
+    (["geodata", "locate", "east", "23"], ["invalid float value"]),
+    (["geodata", "locate", "113", "23", "--crs", "mars"], ["invalid choice"]),
+    (["city", "init", "x", "--districts", "nope.shp", "--name-field", "n", "--timezone", "Mars/Base"], []),
+    (["frobnicate"], ["invalid choice"]),
+])
+def test_mistakes_get_one_clear_line(cli, args, fragments):
+    assert_one_line_error(cli(*args), *fragments)
+
+
+def test_store_not_set_up_says_what_to_run(cli):
+    assert_one_line_error(cli("city", "load"), "python -m ioc db upgrade")
+
+
+def test_bad_config_file_names_the_key(cli):
+    cli.config.write_text("[web]\nport = 'http'\n", encoding="utf-8")
+    assert_one_line_error(cli("db", "upgrade"), "web.port")
+
+
+def test_unreachable_database_is_one_line(cli):
+    cli.env["IOC_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    assert_one_line_error(cli("db", "upgrade"), "cannot be reached")

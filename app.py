@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.server.config[context.KEY] = runtime
     app.server.secret_key = settings.web.secret_key or secrets.token_hex(32)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
+    for part in (frame, map_page):
+        part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)
     return app

@@ -36,14 +36,6 @@ def layout(default_lang: str, city: dict[str, str]) -> html.Div:
     )
 
 
-@dash.callback(
-    Output("brand", "children"),
-    Output("nav", "children"),
-    Output("lang-switch", "children"),
-    Input("lang", "data"),
-    Input("url", "pathname"),
-    State("city", "data"),
-)
 def render_frame(lang: str, pathname: str | None, city: dict[str, str]):
     brand = [html.Span(city.get(lang) or city["zh-CN"], className="brand-city"),
              html.Span(t("app.title", lang), className="brand-title")]
@@ -54,21 +46,23 @@ def render_frame(lang: str, pathname: str | None, city: dict[str, str]):
     return brand, links, t("lang.switch", lang)
 
 
-@dash.callback(
-    Output("lang", "data"),
-    Input("lang-switch", "n_clicks"),
-    State("lang", "data"),
-    prevent_initial_call=True,
-)
 def switch_language(_clicks: int, lang: str) -> str:
     return LANGUAGES[1] if lang == LANGUAGES[0] else LANGUAGES[0]
 
 
-# The clock needs no server: it runs in the browser (assets/ioc.js) in the city's timezone.
-dash.clientside_callback(
-    dash.ClientsideFunction(namespace="ioc", function_name="clock"),
-    Output("clock", "children"),
-    Input("clock-tick", "n_intervals"),
-    State("lang", "data"),
-    State("city", "data"),
-)
+def register(app: dash.Dash) -> None:
+    """Wire the frame's callbacks to ``app`` (per app, so every app built in a process has them)."""
+    app.callback(
+        Output("brand", "children"), Output("nav", "children"), Output("lang-switch", "children"),
+        Input("lang", "data"), Input("url", "pathname"), State("city", "data"),
+    )(render_frame)
+    app.callback(
+        Output("lang", "data"), Input("lang-switch", "n_clicks"), State("lang", "data"),
+        prevent_initial_call=True,
+    )(switch_language)
+    # The clock needs no server: it runs in the browser (assets/ioc.js) in the city's timezone.
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="clock"),
+        Output("clock", "children"), Input("clock-tick", "n_intervals"),
+        State("lang", "data"), State("city", "data"),
+    )

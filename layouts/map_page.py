@@ -115,13 +115,14 @@ def _tile(label: str, value: str, unit: str = "") -> html.Div:
     ])
 
 
-@dash.callback(
-    Output("division-info", "children"),
-    Output("division-layer", "hideout"),
-    Input("division-layer", "clickData"),
-    State("division-layer", "hideout"),
-    prevent_initial_call=True,
-)
+def register(app: dash.Dash) -> None:
+    app.callback(
+        Output("division-info", "children"), Output("division-layer", "hideout"),
+        Input("division-layer", "clickData"), State("division-layer", "hideout"),
+        prevent_initial_call=True,
+    )(show_division)
+
+
 def show_division(feature: dict | None, hideout: dict):
     if not feature:
         return dash.no_update, dash.no_update

@@ -1,23 +1,27 @@
 """The City IOC web app.
 
-``python app.py`` runs the embedded default: SQLite under var/, the web app and (once the demo
-city exists) the feed worker in one process. In production: ``gunicorn app:server``.
+``python app.py`` runs the embedded default: SQLite under var/, the web app, the simulated demo
+city and the feed worker in one process. In production: ``gunicorn app:server`` for pages,
+``python -m ioc worker`` for the feeds, PostgreSQL for the store.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import secrets
 import sys
 from pathlib import Path
 
 import dash
+from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
-from ioc.runtime import open_runtime
+from ioc.runtime import Runtime, open_runtime
+from ioc.worker import build_runners, schedule
 from layouts import context, frame, map_page
 
 log = logging.getLogger(__name__)
@@ -57,11 +61,37 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def main() -> int:
+def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
+    """The embedded default: the demo city and the feed worker in this process."""
+    if runtime.settings.demo.enabled:
+        from feeds.simulator import start_simulator
+
+        demo = runtime.settings.demo
+        mqtt = ("127.0.0.1", demo.mqtt_port) if demo.mqtt_port else None
+        sim = start_simulator(runtime.pack, port=demo.port, speed=demo.speed, scenario=demo.scenario, mqtt=mqtt)
+        log.info("demo city (%s, speed %s) serving its sources on %s", demo.scenario, demo.speed, sim.base_url)
+    runners = build_runners(runtime)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule(scheduler, runners)
+    scheduler.start()
+    log.info("worker polling %d feeds", len(runners))
+    return scheduler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run City IOC in one process (web app, demo city, worker).")
+    parser.add_argument("--no-demo", action="store_true", help="do not start the simulated city")
+    parser.add_argument("--no-worker", action="store_true", help="serve pages only; poll no feeds")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         settings = load_settings()
+        if args.no_demo:
+            settings.demo.enabled = False
         app = create_app(settings)
+        if not args.no_worker:
+            start_embedded_worker(app.server.config[context.KEY])
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ DISTRICTS = "districts.geojson"
 ORGS = "orgs.csv"
 KEY_POINTS = "key_points.csv"
 UNITS = "units.csv"
+RULES = "rules.toml"
 
 ORG_FIELDS = ["code", "name_zh", "name_en", "kind", "service", "parent", "district_code"]
 KEY_POINT_FIELDS = ["id", "kind", "name_zh", "name_en", "lon", "lat", "district_code", "org_code", "demo"]
@@ -133,6 +134,49 @@ class Unit(_Row):
     demo: bool = False
 
 
+class Routing(_Row):
+    default: str = "town"
+    services: dict[str, str] = {}
+
+
+class FusionWindow(_Row):
+    radius_m: float = Field(gt=0)
+    minutes: float = Field(gt=0)
+
+
+class Fusion(_Row):
+    radius_m: float = Field(default=200, gt=0)
+    minutes: float = Field(default=60, gt=0)
+    never: list[str] = ["consultation", "complaint", "suggestion", "other"]
+    groups: dict[str, list[str]] = {}
+    categories: dict[str, FusionWindow] = {}
+
+    def window(self, category: str) -> FusionWindow:
+        return self.categories.get(category) or FusionWindow(radius_m=self.radius_m, minutes=self.minutes)
+
+    def compatible(self, category: str) -> set[str]:
+        """Categories a report of ``category`` may fuse with (empty: it never fuses)."""
+        if category in self.never:
+            return set()
+        related = {category}
+        for members in self.groups.values():
+            if category in members:
+                related.update(members)
+        return related
+
+
+class SensorRules(_Row):
+    hysteresis: float = Field(default=0.05, ge=0)
+
+
+class Rules(_Row):
+    """Operating rules from ``rules.toml``: routing, fusion, sensors. Defaults when absent."""
+
+    routing: Routing = Routing()
+    fusion: Fusion = Fusion()
+    sensors: SensorRules = SensorRules()
+
+
 @dataclass
 class CityPack:
     """A validated city pack. Layers load lazily; the manifest is read at once."""
@@ -160,6 +204,19 @@ class CityPack:
 
     def units(self) -> list[Unit]:
         return self._layer(UNITS, lambda p: _read_csv(p, Unit))
+
+    @cached_property
+    def rules(self) -> Rules:
+        file = self.path / RULES
+        if not file.exists():
+            return Rules()
+        try:
+            with file.open("rb") as fh:
+                return Rules.model_validate(tomllib.load(fh))
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{file}: not valid TOML: {exc}") from None
+        except ValidationError as exc:
+            raise UserError(f"{file}: {_first_problem(exc)}") from None
 
     def _layer(self, filename: str, reader: Any) -> list[Any]:
         if filename not in self._cache:

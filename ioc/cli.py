@@ -67,6 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84", help="datum of LON LAT")
     loc.add_argument("--json", action="store_true", help="print the answer as JSON")
 
+    feeds = sub.add_parser("feeds", help="sources and their state").add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    lst = _cmd(feeds, "list", cmd_feeds_list, "every feed with its state")
+    lst.add_argument("--json", action="store_true", help="print as JSON")
+    poll = _cmd(feeds, "poll", cmd_feeds_poll, "poll one feed now and say what happened")
+    poll.add_argument("name")
+    poll.add_argument("--once", action="store_true", help="poll once and exit (the only mode; for scripts' clarity)")
+    poll.add_argument("--json", action="store_true", help="print as JSON")
+    replay = _cmd(feeds, "replay", cmd_feeds_replay, "re-run a feed's rejected records (after a mapping fix)")
+    replay.add_argument("name")
+    replay.add_argument("--json", action="store_true", help="print as JSON")
+
+    imp_hist = _cmd(sub, "import", cmd_import, "load a history file through a feed's adapter (csv feeds)")
+    imp_hist.add_argument("file", type=Path)
+    imp_hist.add_argument("--feed", required=True, help="the csv feed whose mapping reads this file")
+    imp_hist.add_argument("--batch", type=int, default=500, help="rows groups per transaction")
+    imp_hist.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    worker = _cmd(sub, "worker", cmd_worker, "poll every enabled feed on its interval (one process)")
+    worker.add_argument("--feed", action="append", help="poll only this feed (repeatable)")
+
+    demo = _cmd(sub, "demo", cmd_demo, "serve the simulated city's sources over loopback HTTP")
+    demo.add_argument("--speed", type=float, help="simulated seconds per real second (default [demo] speed)")
+    demo.add_argument("--scenario", choices=["normal", "typhoon"], help="default [demo] scenario")
+    demo.add_argument("--port", type=int, help="default [demo] port")
+    demo.add_argument("--seed", type=int, help="repeatable simulation")
+
     serve = _cmd(sub, "serve", cmd_serve, "run the web app (use gunicorn app:server in production)")
     serve.add_argument("--host", help="listen address (default from [web] host)")
     serve.add_argument("--port", type=int, help="listen port (default from [web] port)")
@@ -194,6 +220,159 @@ def cmd_geodata_locate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if division else 1
 
 
+def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.runtime import open_runtime
+    from ioc.worker import configured_feeds, feed_states
+
+    runtime = open_runtime(settings)
+    states = feed_states(runtime.engine)
+    rows = []
+    for feed in configured_feeds(settings):
+        st = states.get(feed.name)
+        rows.append({
+            "name": feed.name, "kind": feed.kind, "enabled": feed.enabled, "interval_s": feed.interval_seconds,
+            "status": st.status if st else "never polled",
+            "last_success": st.last_success_at.isoformat(timespec="seconds") if st and st.last_success_at else None,
+            "failures": st.consecutive_failures if st else 0,
+            "last_error": st.last_error if st and st.consecutive_failures else None,
+            "lag_s": round(st.lag_seconds) if st and st.lag_seconds is not None else None,
+            "counts": (st.counts or {}) if st else {},
+        })
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no feeds configured: add [[feeds]] to ioc.toml or enable the demo ([demo] enabled = true)")
+        return 0
+    print(f"{'feed':<20} {'kind':<14} {'status':<13} {'last success (UTC)':<20} {'stored':>8} {'rejected':>8} {'lag':>7}")
+    for r in rows:
+        lag = f"{r['lag_s']}s" if r["lag_s"] is not None else "-"
+        status = r["status"] if r["enabled"] else "disabled"
+        print(f"{r['name']:<20} {r['kind']:<14} {status:<13} {(r['last_success'] or '-')[:19]:<20} "
+              f"{r['counts'].get('stored', 0):>8} {r['counts'].get('rejected', 0):>8} {lag:>7}")
+        if r["last_error"]:
+            print(f"  last error: {r['last_error']}")
+    return 0
+
+
+def cmd_feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.runtime import open_runtime
+    from ioc.worker import FeedRunner, describe_error, find_feed
+    from ioc.geo import DivisionIndex
+
+    runtime = open_runtime(settings)
+    feed = find_feed(settings, args.name)
+    runner = FeedRunner(runtime, feed, DivisionIndex(runtime.pack.divisions()))
+    try:
+        result = runner.poll()
+    except Exception as exc:
+        raise UserError(f"feed {feed.name} failed: {describe_error(exc)} (state recorded; see `feeds list`)") from None
+    finally:
+        runner.close()
+    _print_report(feed.name, result.report, args.json, skipped=result.skipped)
+    return 0
+
+
+def cmd_feeds_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from feeds.base import build_adapter
+    from ioc.ingest import FeedContext, replay_rejected
+    from ioc.runtime import open_runtime
+    from ioc.worker import find_feed
+
+    runtime = open_runtime(settings)
+    feed = find_feed(settings, args.name)
+    adapter = build_adapter(feed)
+    ctx = FeedContext.for_feed(feed.name, feed.kind, feed.crs, runtime.pack)
+    report = replay_rejected(runtime.engine, ctx, adapter.parse)
+    _print_report(feed.name, report, args.json)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from feeds.base import build_adapter
+    from feeds.csv_files import read_rows
+    from ioc.ingest import BatchReport, FeedContext, ingest_batch
+    from ioc.runtime import open_runtime
+    from ioc.worker import find_feed
+
+    runtime = open_runtime(settings)
+    feed = find_feed(settings, args.feed)
+    if feed.kind != "csv":
+        raise UserError(f"feed {feed.name} is a {feed.kind} feed; `import` reads files through a csv feed's mapping")
+    if not args.file.is_file():
+        raise UserError(f"{args.file}: no such file")
+    adapter = build_adapter(feed)
+    items = read_rows(args.file, adapter.config)
+    ctx = FeedContext.for_feed(feed.name, feed.kind, feed.crs, runtime.pack)
+    total = BatchReport()
+    step = max(1, args.batch)
+    for start in range(0, len(items), step):
+        chunk = items[start:start + step]
+        total.add(ingest_batch(runtime.engine, ctx, chunk, adapter.parse, save_cursor=False))
+        if not args.json:
+            print(f"\r{min(start + step, len(items))}/{len(items)} incidents", end="", file=sys.stderr, flush=True)
+    if not args.json and items:
+        print(file=sys.stderr)
+    _print_report(feed.name, total, args.json)
+    return 0
+
+
+def _print_report(feed: str, report: Any, as_json: bool, skipped: str | None = None) -> None:
+    if as_json:
+        data = {"feed": feed, **report.counts(), "flagged": report.flagged,
+                "rejections": [{"external_id": e, "reason": r} for e, r in report.rejected], "skipped": skipped}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    if skipped:
+        print(f"{feed}: skipped: {skipped}")
+        return
+    for external_id, reason in report.rejected[:20]:
+        print(f"  rejected {external_id}: {reason}")
+    if len(report.rejected) > 20:
+        print(f"  ... and {len(report.rejected) - 20} more rejections (see raw_record)")
+    print(f"{feed}: {report.summary()}")
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from ioc.runtime import open_runtime
+    from ioc.worker import build_runners, schedule
+
+    runtime = open_runtime(settings)
+    runners = build_runners(runtime, args.feed)
+    if not runners:
+        raise UserError("no enabled feeds: add [[feeds]] to ioc.toml or enable the demo ([demo] enabled = true)")
+    scheduler = BlockingScheduler(timezone="UTC")
+    schedule(scheduler, runners)
+    log.info("worker polling %d feeds: %s", len(runners), ", ".join(r.feed.name for r in runners))
+    try:
+        scheduler.start()
+    finally:
+        for runner in runners:
+            runner.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
+    from ioc.citypack import load_pack
+    from feeds.simulator import start_simulator
+
+    demo = settings.demo
+    handle = start_simulator(load_pack(settings.city.pack_dir()), port=args.port or demo.port,
+                             speed=args.speed or demo.speed, scenario=args.scenario or demo.scenario,
+                             seed=args.seed,
+                             mqtt=("127.0.0.1", demo.mqtt_port) if demo.mqtt_port else None)
+    log.info("demo city serving on %s (Ctrl-C stops it)", handle.base_url)
+    try:
+        threading.Event().wait()
+    finally:
+        handle.stop()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.web.host
     port = args.port or settings.web.port
@@ -233,7 +412,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    long_running = args.handler in (cmd_serve,)
+    long_running = args.handler in (cmd_serve, cmd_worker, cmd_demo)
     logging.basicConfig(
         level=logging.INFO if (args.verbose or long_running) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

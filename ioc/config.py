@@ -80,7 +80,15 @@ class FeedSettings(_Section):
 
 
 class DemoSettings(_Section):
-    enabled: bool = Field(default=True, description="start the simulated city with `make run`")
+    enabled: bool = Field(default=True, description="run the simulated city and poll its feeds")
+    port: int = Field(default=8061, ge=1, le=65535, description="loopback port of the simulator")
+    speed: float = Field(default=1.0, gt=0, description="simulated seconds per real second")
+    scenario: Literal["normal", "typhoon"] = "normal"
+    mqtt_port: int = Field(default=0, ge=0, le=65535,
+                           description="publish gauges to the MQTT broker on this local port (0: over HTTP)")
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 class Settings(_Section):

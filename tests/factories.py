@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
+
+from ioc import PROJECT_ROOT
 
 from ioc.citypack import (
     KEY_POINT_FIELDS, ORG_FIELDS, UNIT_FIELDS, Division, Manifest, MapView, load_pack, write_divisions,
@@ -52,6 +55,7 @@ def make_small_pack(root: Path, name: str = "testville"):
     _write_csv(path / "orgs.csv", ORG_FIELDS, orgs)
     _write_csv(path / "key_points.csv", KEY_POINT_FIELDS, points)
     _write_csv(path / "units.csv", UNIT_FIELDS, units)
+    shutil.copy(PROJECT_ROOT / "geodata" / "dongguan" / "rules.toml", path / "rules.toml")
     return load_pack(path)
 
 

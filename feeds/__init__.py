@@ -1,0 +1,1 @@
+"""Feed adapters: one module per source kind, all registered by kind in ``feeds.base``."""

@@ -1,0 +1,145 @@
+"""The adapter contract: fetch raw items from a source with a cursor, parse each into records.
+
+An adapter never touches the store. ``fetch`` does the I/O and returns raw items plus the next
+cursor; ``parse`` is pure: one raw item in, typed records out (``ioc.records``), or ``Reject``
+with a reason. Built-in adapters register by kind with ``@register``, exactly as an added one
+would; ``build_adapter`` validates a feed's options against the adapter's own config model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ioc.config import FeedSettings
+from ioc.errors import UserError
+from ioc.records import Record, Reject  # noqa: F401  (re-exported for adapters)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "city-ioc/1.0"
+
+
+class AdapterConfig(BaseModel):
+    """Base of every adapter's options model: unknown keys are errors, fields carry descriptions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One item as the source sent it: its id there (if any) and its text, untouched."""
+
+    external_id: str | None
+    payload: str
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.payload.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class FetchResult:
+    items: list[RawItem]
+    cursor: str | None
+    more: bool = False  # the source has another page ready: poll again at once
+
+
+class Adapter(ABC):
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    Config: ClassVar[type[AdapterConfig]] = AdapterConfig
+
+    def __init__(self, feed: FeedSettings, config: AdapterConfig) -> None:
+        self.feed = feed
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.feed.name
+
+    @abstractmethod
+    def fetch(self, cursor: str | None, client: httpx.Client) -> FetchResult:
+        """Get what is new since ``cursor``. Raise on a failing source; never write anywhere."""
+
+    @abstractmethod
+    def parse(self, item: RawItem) -> list[Record]:
+        """Turn one raw item into records, or raise ``Reject`` with the reason."""
+
+    def close(self) -> None:
+        """Release connections the adapter holds (subscriptions); most hold none."""
+
+
+REGISTRY: dict[str, type[Adapter]] = {}
+
+
+def register(cls: type[Adapter]) -> type[Adapter]:
+    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
+        raise ValueError(f"two adapters claim kind {cls.kind!r}")
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def build_adapter(feed: FeedSettings) -> Adapter:
+    """The adapter for ``feed``, its options validated; a bad option is a ``UserError``."""
+    load_builtin_adapters()
+    cls = REGISTRY.get(feed.kind)
+    if cls is None:
+        raise UserError(f"feed {feed.name}: unknown kind {feed.kind!r} (known: {', '.join(sorted(REGISTRY))})")
+    try:
+        config = cls.Config.model_validate(feed.model_extra or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "options"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise UserError(f"feed {feed.name} ({feed.kind}): {key}: {msg}") from None
+    return cls(feed, config)
+
+
+def load_builtin_adapters() -> None:
+    """Import the built-in adapter modules so they register themselves."""
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+BUILTIN_MODULES = (
+    "feeds.cad",
+    "feeds.urban_cases",
+    "feeds.video_ai",
+    "feeds.cap",
+    "feeds.open311",
+    "feeds.mqtt_sensors",
+    "feeds.csv_files",
+    "feeds.sensors_http",
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Text from a Chinese source: UTF-8 with or without BOM, else GB18030 (a superset of GBK)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise Reject(f"text is neither UTF-8 nor GBK/GB18030 (bad byte at {exc.start})") from None
+
+
+def get(client: httpx.Client, url: str, **params: Any) -> httpx.Response:
+    """GET with the shared client; a non-2xx answer raises, so the poll counts as failed."""
+    response = client.get(url, params={k: v for k, v in params.items() if v is not None})
+    response.raise_for_status()
+    return response

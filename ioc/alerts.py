@@ -1,0 +1,66 @@
+"""CAP alerts in the store: keyed as CAP keys them, chained by ``references``.
+
+An Update supersedes what it references, a Cancel withdraws it; an alert is active until it
+is cancelled, superseded or expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from ioc.records import AlertRecord
+from ioc.store import models
+from ioc.store.db import session_factory
+from ioc.store.models import utcnow
+
+ALERT_FIELDS = ("status", "msg_type", "scope", "event", "category", "urgency", "severity", "certainty",
+                "headline", "description", "instruction", "areas", "effective", "onset", "expires")
+
+
+def store(session: Session, feed: str, records: Sequence[AlertRecord]) -> int:
+    """Insert new alerts (a known (sender, identifier, sent) is a no-op) and apply their references."""
+    stored = 0
+    for record in sorted(records, key=lambda r: r.sent):
+        key = (record.sender, record.identifier, record.sent)
+        if _find(session, [key]):
+            continue
+        alert = models.Alert(feed=feed, sender=record.sender, identifier=record.identifier, sent=record.sent,
+                             references=[[s, i, t.isoformat()] for s, i, t in record.references],
+                             **{f: getattr(record, f) for f in ALERT_FIELDS})
+        session.add(alert)
+        session.flush()
+        _apply_references(session, alert, record)
+        stored += 1
+    return stored
+
+
+def _apply_references(session: Session, alert: models.Alert, record: AlertRecord) -> None:
+    if record.msg_type not in ("Update", "Cancel") or not record.references:
+        return
+    for old in _find(session, list(record.references)):
+        if record.msg_type == "Update":
+            old.superseded_by_id = alert.id
+        else:
+            old.cancelled_at = record.sent
+
+
+def _find(session: Session, keys: list[tuple[str, str, datetime]]) -> list[models.Alert]:
+    return list(session.scalars(select(models.Alert).where(
+        tuple_(models.Alert.sender, models.Alert.identifier, models.Alert.sent).in_(keys))))
+
+
+def active_alerts(engine: Engine, now: datetime | None = None) -> list[models.Alert]:
+    """Alerts in force: actual alerts and updates, not cancelled, superseded or expired."""
+    now = now or utcnow()
+    with session_factory(engine)() as session:
+        return list(session.scalars(
+            select(models.Alert)
+            .where(models.Alert.msg_type.in_(("Alert", "Update")), models.Alert.status == "Actual",
+                   models.Alert.cancelled_at.is_(None), models.Alert.superseded_by_id.is_(None),
+                   or_(models.Alert.expires.is_(None), models.Alert.expires > now))
+            .order_by(models.Alert.sent.desc())
+        ))

@@ -1,0 +1,464 @@
+"""The one way into the store for every source. Per batch, in one transaction:
+
+land every raw item → parse and validate → convert coordinates to WGS-84 → check the
+location → enrich (division, owning org) → dedupe → fuse → upsert → append events; the
+feed's cursor and counts are written in the same transaction, so a crash before the commit
+loses nothing and duplicates nothing on the next run.
+
+Alerts (CAP) and sensor readings take the same path and are stored by ``ioc.alerts`` and
+``ioc.sensors``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from ioc import alerts, sensors
+from ioc.citypack import CityPack
+from ioc.fusion import Candidate, FusionFinder, link
+from ioc.geo import DivisionIndex, to_wgs84_arrays
+from ioc.records import (
+    AlertRecord, IncidentRecord, ReadingRecord, Record, Reject, UnitStatusRecord,
+)
+from ioc.store import models
+from ioc.store.db import transaction
+from ioc.store.models import utcnow
+from ioc.store.upsert import upsert
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[Any], list[Record]]
+
+# How far along the lifecycle a status is: a source may move an incident forward, never back.
+STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "on_scene": 4,
+               "resolved": 5, "closed": 6, "cancelled": 6, "fused": 6}
+UNIT_TO_ASSIGNMENT = {"DISPATCHED": "dispatched_at", "EN_ROUTE": "en_route_at", "ON_SCENE": "on_scene_at",
+                      "CLEARED": "cleared_at", "AVAILABLE": "cleared_at"}
+INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
+                        "lon", "lat", "location_flag", "district_code", "org_code", "reported_at", "closed_at")
+
+
+@dataclass
+class FeedContext:
+    """What the pipeline needs to know about one feed and its city."""
+
+    name: str
+    kind: str
+    crs: str
+    pack: CityPack
+    index: DivisionIndex
+
+    @classmethod
+    def for_feed(cls, name: str, kind: str, crs: str, pack: CityPack,
+                 index: DivisionIndex | None = None) -> FeedContext:
+        return cls(name=name, kind=kind, crs=crs, pack=pack, index=index or DivisionIndex(pack.divisions()))
+
+
+@dataclass
+class BatchReport:
+    fetched: int = 0
+    stored: int = 0
+    updated: int = 0
+    fused: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
+    units: int = 0
+    alerts: int = 0
+    readings: int = 0
+    newest: datetime | None = None
+
+    def add(self, other: BatchReport) -> None:
+        for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "alerts", "readings"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected += other.rejected
+        for flag, n in other.flagged.items():
+            self.flagged[flag] = self.flagged.get(flag, 0) + n
+        if other.newest and (self.newest is None or other.newest > self.newest):
+            self.newest = other.newest
+
+    def counts(self) -> dict[str, int]:
+        return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
+                "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
+                "alerts": self.alerts, "readings": self.readings}
+
+    def summary(self) -> str:
+        parts = [f"{k} {v}" for k, v in self.counts().items() if v or k in ("fetched", "stored")]
+        if self.flagged:
+            parts.append("flagged " + ", ".join(f"{k} {v}" for k, v in sorted(self.flagged.items())))
+        return ", ".join(parts)
+
+
+@dataclass
+class _Item:
+    """One raw item on its way through: what it became, or why not."""
+
+    external_id: str | None
+    payload: str
+    content_hash: str
+    received_at: datetime
+    raw_id: int | None = None  # set when replaying an already-landed item
+    records: list[Record] = field(default_factory=list)
+    reason: str | None = None
+
+
+def ingest_batch(engine: Engine, ctx: FeedContext, items: Sequence[Any], parse: Parser,
+                 cursor: str | None = None, save_cursor: bool = True) -> BatchReport:
+    """Store one fetched batch (``items`` are ``feeds.base.RawItem``) and move the cursor."""
+    with transaction(engine) as session:
+        report = ingest_items(session, ctx, [_Item(i.external_id, i.payload, i.content_hash, i.received_at)
+                                             for i in items], parse)
+        if save_cursor:
+            _save_state(session, ctx.name, ctx.kind, cursor, report)
+    return report
+
+
+def replay_rejected(engine: Engine, ctx: FeedContext, parse: Parser) -> BatchReport:
+    """Re-run a feed's rejected raw records (after a mapping fix) through the pipeline."""
+    with transaction(engine) as session:
+        rows = session.execute(
+            select(models.RawRecord).where(models.RawRecord.feed == ctx.name,
+                                           models.RawRecord.outcome == "rejected")
+            .order_by(models.RawRecord.id)
+        ).scalars().all()
+        items = [_Item(r.external_id, r.payload, r.content_hash, r.received_at, raw_id=r.id) for r in rows]
+        report = ingest_items(session, ctx, items, parse)
+        _save_state(session, ctx.name, ctx.kind, None, report, keep_cursor=True)
+    return report
+
+
+def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: Parser) -> BatchReport:
+    report = BatchReport(fetched=len(items))
+    fresh = _drop_seen(session, ctx.name, items, report)
+    for item in fresh:
+        _parse(item, parse)
+    places = _locate(ctx, [r for it in fresh for r in it.records])
+    by_kind: dict[str, list[tuple[_Item, Record]]] = {}
+    for item in fresh:
+        for record in item.records:
+            by_kind.setdefault(record.kind, []).append((item, record))
+    readings = [(r, places[id(r)]) for _, r in by_kind.get("reading", [])]
+    report.readings, crossings = sensors.store(session, ctx, readings)
+    places.update({id(r): place for r, place in crossings})
+    incidents = by_kind.get("incident", []) + [(None, r) for r, _ in crossings]
+    _store_incidents(session, ctx, incidents, places, report)
+    _store_unit_statuses(session, ctx, by_kind.get("unit_status", []), places, report)
+    report.alerts += alerts.store(session, ctx.name, [r for _, r in by_kind.get("alert", [])])
+    _land(session, ctx.name, fresh, report)
+    return report
+
+
+# --- land, parse ----------------------------------------------------------------------
+
+
+def _drop_seen(session: Session, feed: str, items: list[_Item], report: BatchReport) -> list[_Item]:
+    """Items already landed with identical content are duplicates: nothing new to store."""
+    fresh = [i for i in items if i.raw_id is not None]
+    new = [i for i in items if i.raw_id is None]
+    if not new:
+        return fresh
+    hashes = {i.content_hash for i in new}
+    seen = set(session.execute(
+        select(models.RawRecord.external_id, models.RawRecord.content_hash)
+        .where(models.RawRecord.feed == feed, models.RawRecord.content_hash.in_(hashes))
+    ).all())
+    in_batch: set[tuple[str | None, str]] = set()
+    for item in new:
+        key = (item.external_id, item.content_hash)
+        if key in seen or key in in_batch:
+            report.duplicates += 1
+        else:
+            in_batch.add(key)
+            fresh.append(item)
+    return fresh
+
+
+def _parse(item: _Item, parse: Parser) -> None:
+    from feeds.base import RawItem  # the adapter's own item type
+
+    raw = RawItem(item.external_id, item.payload, item.received_at)
+    try:
+        item.records = list(parse(raw))
+    except Reject as exc:
+        item.reason = str(exc) or "rejected by the adapter"
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        item.reason = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    except Exception as exc:  # a poisoned record must not stop its batch
+        log.warning("feed item %s: %s: %s", item.external_id, type(exc).__name__, exc)
+        item.reason = f"could not parse: {type(exc).__name__}: {exc}"
+
+
+def _land(session: Session, feed: str, items: list[_Item], report: BatchReport) -> None:
+    """Write every raw item with its outcome (new rows, or updated rows when replaying)."""
+    rows = []
+    for item in items:
+        outcome = "rejected" if item.reason else "accepted"
+        if item.reason:
+            report.rejected.append((item.external_id or "?", item.reason))
+        if item.raw_id is not None:
+            session.execute(update(models.RawRecord).where(models.RawRecord.id == item.raw_id)
+                            .values(outcome=outcome, reason=item.reason))
+            continue
+        rows.append({"feed": feed, "external_id": item.external_id, "content_hash": item.content_hash,
+                     "received_at": item.received_at, "payload": item.payload, "outcome": outcome,
+                     "reason": item.reason})
+    if rows:
+        session.execute(models.RawRecord.__table__.insert(), rows)
+
+
+# --- coordinates and places -------------------------------------------------------------
+
+
+@dataclass
+class _Place:
+    lon: float | None
+    lat: float | None
+    flag: str | None
+    district: str | None
+
+
+def _locate(ctx: FeedContext, records: list[Record]) -> dict[int, _Place]:
+    """Each located record's checked WGS-84 place and division, keyed by ``id(record)``."""
+    located = [r for r in records if isinstance(r, (IncidentRecord, UnitStatusRecord, ReadingRecord))]
+    lons = np.array([r.lon if r.lon is not None else np.nan for r in located], dtype=float)
+    lats = np.array([r.lat if r.lat is not None else np.nan for r in located], dtype=float)
+    return {id(r): p for r, p in zip(located, check_points(ctx, lons, lats))}
+
+
+def check_points(ctx: FeedContext, lons: np.ndarray, lats: np.ndarray) -> list[_Place]:
+    """WGS-84 points with a flag: missing, swapped (lat/lon corrected) or outside the city."""
+    if len(lons) == 0:
+        return []
+    west, south, east, north = ctx.pack.manifest.bbox
+    missing = np.isnan(lons) | np.isnan(lats) | ((np.abs(lons) < 1e-9) & (np.abs(lats) < 1e-9))
+    swap = ~missing & ~_inside(lons, lats, west, south, east, north) & _inside(lats, lons, west, south, east, north)
+    lons, lats = np.where(swap, lats, lons), np.where(swap, lons, lats)
+    safe_lons, safe_lats = np.where(missing, 0.0, lons), np.where(missing, 0.0, lats)
+    wlon, wlat = to_wgs84_arrays(safe_lons, safe_lats, ctx.crs)
+    districts = ctx.index.locate_many(wlon, wlat)
+    places = []
+    for i in range(len(lons)):
+        if missing[i]:
+            places.append(_Place(None, None, "missing", None))
+            continue
+        flag = "swapped" if swap[i] else (None if districts[i] else "outside")
+        places.append(_Place(round(float(wlon[i]), 6), round(float(wlat[i]), 6), flag, districts[i]))
+    return places
+
+
+def _inside(x: np.ndarray, y: np.ndarray, west: float, south: float, east: float, north: float) -> np.ndarray:
+    # A margin of about 10 km: a point just over the line is a real report, not a swap.
+    m = 0.1
+    return (x >= west - m) & (x <= east + m) & (y >= south - m) & (y <= north + m)
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+
+def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
+                     places: dict[int, _Place], report: BatchReport) -> None:
+    if not pairs:
+        return
+    records: list[IncidentRecord] = [r for _, r in pairs]  # type: ignore[misc]
+    ids = [r.external_id for r in records]
+    existing = {i.external_id: i for i in session.scalars(
+        select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
+    times = [r.reported_at for r in records]
+    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
+    units = _known_units(session, records)
+    for record in sorted(records, key=lambda r: r.reported_at):
+        place = places[id(record)]
+        if place.flag:
+            report.flagged[place.flag] = report.flagged.get(place.flag, 0) + 1
+        values = _incident_values(ctx, record, place)
+        incident = existing.get(record.external_id)
+        if incident is None:
+            incident = _insert_incident(session, ctx, record.external_id, values, finder, report)
+            existing[record.external_id] = incident
+        else:
+            _update_incident(session, ctx, incident, values, report)
+        _store_assignments(session, incident, record, units, report)
+        if report.newest is None or record.reported_at > report.newest:
+            report.newest = record.reported_at
+
+
+def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:
+    return {
+        "channel": record.channel, "category": record.category, "type": record.type,
+        "priority": record.priority, "status": record.status, "title": record.title or record.type,
+        "description": record.description, "address": record.address, "lon": place.lon, "lat": place.lat,
+        "location_flag": place.flag, "district_code": place.district,
+        "org_code": route(ctx.pack, record.category, place.district),
+        "reported_at": record.reported_at, "closed_at": record.closed_at,
+    }
+
+
+def route(pack: CityPack, category: str, district: str | None) -> str | None:
+    """The owning org: a department by service, or the office of the incident's division."""
+    rules = pack.rules.routing
+    service = rules.services.get(category, rules.default)
+    orgs = pack.orgs()
+    if service == "town":
+        return next((o.code for o in orgs if o.kind == "office" and o.district_code == district), None)
+    return next((o.code for o in orgs if o.kind == "department" and o.service == service), None)
+
+
+def _insert_incident(session: Session, ctx: FeedContext, external_id: str, values: dict[str, Any],
+                     finder: FusionFinder, report: BatchReport) -> models.Incident:
+    incident = models.Incident(source=ctx.name, external_id=external_id, **values)
+    incident.sources = [{"source": ctx.name, "external_id": incident.external_id, "channel": incident.channel}]
+    session.add(incident)
+    session.flush()
+    session.add(models.IncidentEvent(incident_id=incident.id, at=utcnow(), kind="created", actor=f"feed:{ctx.name}",
+                                     data={"status": incident.status, "priority": incident.priority}))
+    if incident.location_flag:
+        session.add(models.IncidentEvent(incident_id=incident.id, kind="location_flagged",
+                                         actor=f"feed:{ctx.name}", data={"flag": incident.location_flag}))
+    report.stored += 1
+    if incident.status in ("new", "acknowledged", "dispatched", "on_scene"):
+        parent = finder.match(incident.category, incident.lon, incident.lat, incident.reported_at)
+        if parent is not None:
+            link(session, incident, parent, actor=f"feed:{ctx.name}")
+            report.fused += 1
+        elif incident.lon is not None:
+            finder.add(Candidate(incident.id, incident.category, incident.lon, incident.lat, incident.reported_at))
+    return incident
+
+
+def _update_incident(session: Session, ctx: FeedContext, incident: models.Incident, values: dict[str, Any],
+                     report: BatchReport) -> None:
+    changed: dict[str, Any] = {}
+    status = values.pop("status")
+    for name in INCIDENT_COPY_FIELDS:
+        if getattr(incident, name) != values[name]:
+            changed[name] = _jsonable(values[name])
+            setattr(incident, name, values[name])
+    if incident.status != "fused" and STATUS_RANK[status] > STATUS_RANK.get(incident.status, 0):
+        changed["status"] = status
+        incident.status = status
+    if not changed:
+        report.duplicates += 1
+        return
+    incident.version += 1
+    incident.updated_at = utcnow()
+    session.add(models.IncidentEvent(incident_id=incident.id, kind="updated", actor=f"feed:{ctx.name}",
+                                     data=changed))
+    report.updated += 1
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _known_units(session: Session, records: list[IncidentRecord]) -> set[str]:
+    wanted = {a.unit_id for r in records for a in r.assignments}
+    if not wanted:
+        return set()
+    return set(session.scalars(select(models.Unit.id).where(models.Unit.id.in_(wanted))))
+
+
+def _store_assignments(session: Session, incident: models.Incident, record: IncidentRecord, units: set[str],
+                       report: BatchReport) -> None:
+    if not record.assignments:
+        return
+    current = {a.unit_id: a for a in session.scalars(
+        select(models.Assignment).where(models.Assignment.incident_id == incident.id))}
+    for a in record.assignments:
+        if a.unit_id not in units:
+            report.flagged["unknown_unit"] = report.flagged.get("unknown_unit", 0) + 1
+            continue
+        row = current.get(a.unit_id)
+        if row is None:
+            row = models.Assignment(incident_id=incident.id, unit_id=a.unit_id,
+                                    dispatched_at=a.dispatched_at or record.reported_at)
+            session.add(row)
+        for stamp in ("en_route_at", "on_scene_at", "cleared_at"):
+            if getattr(a, stamp) and getattr(row, stamp) != getattr(a, stamp):
+                setattr(row, stamp, getattr(a, stamp))
+        row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
+                      else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
+    _stamp_from_assignments(incident, record.assignments)
+
+
+def _stamp_from_assignments(incident: models.Incident, assignments: Sequence[Any]) -> None:
+    """CAD interval stamps on the incident: first unit dispatched, first unit on scene."""
+    dispatched = [a.dispatched_at for a in assignments if a.dispatched_at]
+    on_scene = [a.on_scene_at for a in assignments if a.on_scene_at]
+    if dispatched and incident.dispatched_at is None:
+        incident.dispatched_at = min(dispatched)
+    if on_scene and incident.on_scene_at is None:
+        incident.on_scene_at = min(on_scene)
+
+
+# --- units ----------------------------------------------------------------------------------
+
+
+def _store_unit_statuses(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
+                         places: dict[int, _Place], report: BatchReport) -> None:
+    """Newest status and position per unit; an item naming an unknown unit is rejected."""
+    if not pairs:
+        return
+    wanted = {r.unit_id for _, r in pairs}  # type: ignore[union-attr]
+    units = {u.id: u for u in session.scalars(select(models.Unit).where(models.Unit.id.in_(wanted)))}
+    for item, record in sorted(pairs, key=lambda p: p[1].at):  # type: ignore[union-attr]
+        assert isinstance(record, UnitStatusRecord)
+        place = places[id(record)]
+        unit = units.get(record.unit_id)
+        if unit is None:
+            item.reason = f"unknown unit {record.unit_id!r} (not in the city pack's units)"
+            continue
+        if unit.status_at and record.at <= unit.status_at:
+            continue
+        unit.status, unit.status_at = record.status, record.at
+        if place.lon is not None:
+            unit.lon, unit.lat, unit.position_at = place.lon, place.lat, record.at
+        unit.version += 1
+        report.units += 1
+        if record.incident_external_id:
+            _move_assignment(session, ctx, record)
+
+
+def _move_assignment(session: Session, ctx: FeedContext, record: UnitStatusRecord) -> None:
+    stamp = UNIT_TO_ASSIGNMENT.get(record.status)
+    if stamp is None:
+        return
+    row = session.execute(
+        select(models.Assignment).join(models.Incident)
+        .where(models.Incident.source == ctx.name, models.Incident.external_id == record.incident_external_id,
+               models.Assignment.unit_id == record.unit_id)
+    ).scalars().first()
+    if row is None or getattr(row, stamp):
+        return
+    setattr(row, stamp, record.at)
+    row.status = {"dispatched_at": "DISPATCHED", "en_route_at": "EN_ROUTE", "on_scene_at": "ON_SCENE",
+                  "cleared_at": "CLEARED"}[stamp]
+    row.version += 1
+
+
+# --- feed state -------------------------------------------------------------------------------
+
+
+def _save_state(session: Session, feed: str, kind: str, cursor: str | None, report: BatchReport,
+                keep_cursor: bool = False) -> None:
+    state = session.get(models.FeedState, feed, with_for_update=True)
+    if state is None:
+        state = models.FeedState(name=feed, kind=kind, counts={})
+        session.add(state)
+    if not keep_cursor:
+        state.cursor = cursor
+    totals = dict(state.counts or {})
+    for key, value in report.counts().items():
+        totals[key] = totals.get(key, 0) + value
+    state.counts = totals
+    if report.newest:
+        state.lag_seconds = max(0.0, (datetime.now(timezone.utc) - report.newest).total_seconds())

@@ -18,7 +18,7 @@ from ioc.store.db import session_factory
 from ioc.store.models import utcnow
 
 ALERT_FIELDS = ("status", "msg_type", "scope", "event", "category", "urgency", "severity", "certainty",
-                "headline", "description", "instruction", "areas", "effective", "onset", "expires")
+                "headline", "description", "instruction", "areas", "effective", "onset", "expires", "extra")
 
 
 def store(session: Session, feed: str, records: Sequence[AlertRecord]) -> int:

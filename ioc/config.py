@@ -76,6 +76,7 @@ class FeedSettings(_Section):
     kind: str
     enabled: bool = True
     interval_seconds: float = Field(default=30.0, gt=0)
+    timeout_seconds: float | None = Field(default=None, gt=0, description="per request; default from the interval")
     crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
 
 

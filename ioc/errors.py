@@ -10,3 +10,23 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """The configuration file or an environment override is invalid."""
+
+
+class ActionRefused(UserError):
+    """A command-chain action that cannot be done as asked; the message says why."""
+
+
+class Forbidden(ActionRefused):
+    """The actor's role (or org) may not do this."""
+
+
+class Conflict(ActionRefused):
+    """Someone changed the item since the actor looked at it (a stale version), or took the unit first."""
+
+
+class InvalidTransition(ActionRefused):
+    """The item is not in a state this action starts from."""
+
+
+class NotFound(ActionRefused):
+    """No such incident, work order, unit or user."""

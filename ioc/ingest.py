@@ -44,7 +44,7 @@ STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "o
 UNIT_TO_ASSIGNMENT = {"DISPATCHED": "dispatched_at", "EN_ROUTE": "en_route_at", "ON_SCENE": "on_scene_at",
                       "CLEARED": "cleared_at", "AVAILABLE": "cleared_at"}
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
-                        "lon", "lat", "location_flag", "district_code", "org_code", "reported_at", "closed_at")
+                        "lon", "lat", "location_flag", "district_code", "org_code", "reported_at", "closed_at", "extra")
 
 
 @dataclass
@@ -300,6 +300,7 @@ def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) ->
         "location_flag": place.flag, "district_code": place.district,
         "org_code": route(ctx.pack, record.category, place.district),
         "reported_at": record.reported_at, "closed_at": record.closed_at,
+        "extra": {**record.extra, **({"source_status": record.source_status} if record.source_status else {})},
     }
 
 

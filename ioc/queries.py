@@ -5,6 +5,7 @@ Pages call these with an engine and get plain dicts and lists back; they never s
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shapely.geometry import mapping, shape
@@ -91,3 +92,73 @@ def for_display(collection: dict[str, Any], crs: str) -> dict[str, Any]:
         geom = transform_geometry(shape(feature["geometry"]), "wgs84", crs)
         features.append({**feature, "geometry": mapping(geom)})
     return {**collection, "features": features}
+
+
+OPEN_STATUSES = ("new", "acknowledged", "dispatched", "on_scene")
+
+
+def data_version(engine: Engine) -> str:
+    """A cheap fingerprint of what live pages show; unchanged means nothing to redraw."""
+    with session_factory(engine)() as session:
+        incidents = session.execute(
+            select(func.count(models.Incident.id), func.max(models.Incident.updated_at))).one()
+        alerts = session.execute(select(func.count(models.Alert.id), func.max(models.Alert.id))).one()
+        units = session.scalar(select(func.max(models.Unit.status_at)))
+        feeds = session.execute(
+            select(func.max(models.FeedState.last_success_at), func.max(models.FeedState.last_error_at))).one()
+    return "|".join(str(v) for v in (*incidents, *alerts, units, *feeds))
+
+
+def open_incident_features(engine: Engine, limit: int = 20_000) -> dict[str, Any]:
+    """Open incidents with a place, newest first, as light GeoJSON points for the live map."""
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(models.Incident.id, models.Incident.lon, models.Incident.lat, models.Incident.priority,
+                   models.Incident.category, models.Incident.title, models.Incident.report_count)
+            .where(models.Incident.status.in_(OPEN_STATUSES), models.Incident.parent_id.is_(None),
+                   models.Incident.lon.is_not(None))
+            .order_by(models.Incident.reported_at.desc()).limit(limit)
+        ).all()
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+         "properties": {"id": i, "priority": p, "category": c, "title": t[:60], "reports": n}}
+        for i, lon, lat, p, c, t, n in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def live_summary(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
+    """Open incidents by priority, today's count, active warnings and feed health."""
+    from ioc.alerts import active_alerts
+
+    now = now or datetime.now(timezone.utc)
+    with session_factory(engine)() as session:
+        by_priority = dict(session.execute(
+            select(models.Incident.priority, func.count())
+            .where(models.Incident.status.in_(OPEN_STATUSES), models.Incident.parent_id.is_(None))
+            .group_by(models.Incident.priority)).all())
+        last_24h = session.scalar(select(func.count()).select_from(models.Incident)
+                                  .where(models.Incident.reported_at >= now - timedelta(hours=24))) or 0
+        feeds = session.execute(select(models.FeedState.name, models.FeedState.status)
+                                .order_by(models.FeedState.name)).all()
+    alerts = [{"event": a.event, "headline": a.headline, "severity": a.severity, "sent": a.sent,
+               "colour": (a.extra or {}).get("colour")}
+              for a in active_alerts(engine, now)]
+    return {"open": {p: by_priority.get(p, 0) for p in ("P1", "P2", "P3", "P4")}, "last_24h": last_24h,
+            "alerts": alerts, "feeds": [{"name": n, "status": s} for n, s in feeds]}
+
+
+def busy_unit_features(engine: Engine) -> dict[str, Any]:
+    """Units out on a job (not available, not out of service), where they last reported."""
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(models.Unit.id, models.Unit.call_sign, models.Unit.unit_type, models.Unit.status,
+                   models.Unit.lon, models.Unit.lat)
+            .where(models.Unit.status.not_in(("AVAILABLE", "OUT_OF_SERVICE")), models.Unit.lon.is_not(None))
+        ).all()
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+         "properties": {"id": i, "call_sign": c, "unit_type": t, "status": s}}
+        for i, c, t, s, lon, lat in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}

@@ -14,7 +14,7 @@ from ioc.store.db import transaction
 
 log = logging.getLogger(__name__)
 
-ROLES = ("viewer", "operator", "duty_officer", "leader", "handler", "admin")
+from ioc.actions import ROLES
 MIN_PASSWORD_LENGTH = 8
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,80}$")
 

@@ -103,7 +103,7 @@ class FeedRunner:
     def _fetch_and_store(self, engine: Engine) -> BatchReport:
         total = BatchReport()
         cursor = read_cursor(engine, self.feed)
-        timeout = httpx.Timeout(max(5.0, min(30.0, self.feed.interval_seconds)))
+        timeout = httpx.Timeout(self.feed.timeout_seconds or max(5.0, min(30.0, self.feed.interval_seconds)))
         with httpx.Client(timeout=timeout, headers={"User-Agent": "city-ioc/1.0"}) as client:
             for _ in range(MAX_PAGES_PER_POLL):
                 result = self.adapter.fetch(cursor, client)

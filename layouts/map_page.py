@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dash
 import dash_leaflet as dl
-from dash import Input, Output, State, html
+from dash import Input, Output, State, dcc, html
 
 from ioc import queries
 from ioc.i18n import t
@@ -27,7 +27,9 @@ KIND_STYLE: dict[str, str] = {
     "rescue_base": "#ff8a3d",
     "camera": "#8a94a6",
 }
-SHOWN_AT_START = {"police_station", "fire_station", "ems_station", "hospital", "flood_point"}
+SHOWN_AT_START = {"flood_point"}
+LIVE_REFRESH_MS = 10_000
+EMPTY = {"type": "FeatureCollection", "features": []}
 
 
 def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
@@ -43,6 +45,8 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
     return html.Div(className="map-page", children=[
         html.Div(className="map-wrap", children=_map(rt, districts, points, lang)),
         html.Aside(className="side", children=_side_panel(rt, points, lang)),
+        dcc.Store(id="live-version"),
+        dcc.Interval(id="live-tick", interval=LIVE_REFRESH_MS),
     ])
 
 
@@ -60,7 +64,18 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
         hideout={"lang": lang, "selected": None},
         zoomToBounds=False,
     ))
-    overlays = [
+    live = [
+        dl.Overlay(dl.GeoJSON(id="incident-layer", data=EMPTY, cluster=True, zoomToBoundsOnClick=True,
+                              superClusterOptions={"radius": 60, "maxZoom": 14},
+                              pointToLayer={"variable": "ioc.map.incident"},
+                              onEachFeature={"variable": "ioc.map.incidentTooltip"},
+                              hideout={"lang": lang}),
+                   name=t("map.incidents", lang), checked=True),
+        dl.Overlay(dl.GeoJSON(id="unit-layer", data=EMPTY, pointToLayer={"variable": "ioc.map.unit"},
+                              onEachFeature={"variable": "ioc.map.unitTooltip"}, hideout={"lang": lang}),
+                   name=t("map.units", lang), checked=True),
+    ]
+    overlays = live + [
         dl.Overlay(
             dl.GeoJSON(data=points[kind], pointToLayer={"variable": "ioc.map.keyPoint"},
                        onEachFeature={"variable": "ioc.map.keyPointTooltip"},
@@ -96,6 +111,7 @@ def _side_panel(rt, points: dict[str, dict], lang: str) -> list:
     ]
     return [
         html.H2(manifest.name_en if lang == "en" else manifest.name_zh),
+        html.Div(id="live-panel", className="live-panel"),
         html.Div(className="tiles", children=[
             _tile(t("map.division", lang), f"{totals['divisions']}"),
             _tile(t("map.population", lang), f"{totals['population'] / 10_000:,.1f}",
@@ -116,6 +132,11 @@ def _tile(label: str, value: str, unit: str = "") -> html.Div:
 
 
 def register(app: dash.Dash) -> None:
+    app.callback(
+        Output("incident-layer", "data"), Output("unit-layer", "data"), Output("live-panel", "children"),
+        Output("live-version", "data"),
+        Input("live-tick", "n_intervals"), State("live-version", "data"), State("division-layer", "hideout"),
+    )(refresh_live)
     app.callback(
         Output("division-info", "children"), Output("division-layer", "hideout"),
         Input("division-layer", "clickData"), State("division-layer", "hideout"),
@@ -150,4 +171,44 @@ def _division_card(info: dict, lang: str) -> list:
         html.Table(html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows])),
         html.H4(t("map.points_here", lang)) if points else None,
         html.Ul(points, className="points-here") if points else None,
+    ]
+
+
+def refresh_live(_tick: int | None, seen: str | None, hideout: dict):
+    """Redraw the live layers only when the store has changed since the last look."""
+    rt = current()
+    version = queries.data_version(rt.engine)
+    if version == seen:
+        return dash.no_update, dash.no_update, dash.no_update, dash.no_update
+    lang = (hideout or {}).get("lang", "zh-CN")
+    incidents = queries.open_incident_features(rt.engine)
+    units = queries.busy_unit_features(rt.engine)
+    if rt.settings.web.tile_crs != "wgs84":
+        incidents = queries.for_display(incidents, rt.settings.web.tile_crs)
+        units = queries.for_display(units, rt.settings.web.tile_crs)
+    return incidents, units, _live_panel(queries.live_summary(rt.engine), lang), version
+
+
+def _live_panel(summary: dict, lang: str) -> list:
+    open_total = sum(summary["open"].values())
+    priorities = html.Div(className="priorities", children=[
+        html.Span([html.Span(p, className=f"prio prio-{p}"), html.Span(f"{n:,}", className="num")])
+        for p, n in summary["open"].items()
+    ])
+    alerts = [html.Li([html.Span(className=f"signal signal-{a['colour'] or 'none'}"),
+                       html.Span(a["headline"] or a["event"])], className="alert-item")
+              for a in summary["alerts"][:6]]
+    feeds = [html.Span([html.Span(className=f"dot dot-{f['status']}"), f["name"]], className="feed",
+                       title=t(f"feed.{f['status']}", lang))
+             for f in summary["feeds"]]
+    return [
+        html.Div(className="tiles", children=[
+            _tile(t("live.open", lang), f"{open_total:,}"),
+            _tile(t("live.last_24h", lang), f"{summary['last_24h']:,}"),
+        ]),
+        priorities,
+        html.H3(t("live.alerts", lang)),
+        html.Ul(alerts, className="alerts") if alerts else html.P(t("live.no_alerts", lang), className="note"),
+        html.H3(t("live.feeds", lang)),
+        html.Div(feeds, className="feeds") if feeds else html.P(t("live.no_feeds", lang), className="note"),
     ]

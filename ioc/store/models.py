@@ -195,6 +195,7 @@ class Incident(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
     report_count: Mapped[int] = mapped_column(Integer, default=1)
     sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -233,6 +234,10 @@ class WorkOrder(Base):
     feedback: Mapped[str | None] = mapped_column(Text)
     feedback_photo_url: Mapped[str | None] = mapped_column(String(500))
     return_reason: Mapped[str | None] = mapped_column(Text)
+    extension_until: Mapped[datetime | None]
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction: Mapped[str | None] = mapped_column(String(30))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -282,6 +287,7 @@ class Alert(Base):
     expires: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Sensor(Base):
@@ -368,3 +374,77 @@ class Audit(Base):
     target_id: Mapped[str] = mapped_column(String(80))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- the command chain ----------------------------------------------------------------------
+
+
+class MajorEvent(Base):
+    """An emergency event (a typhoon, a flood) that groups incidents by window, area and category."""
+
+    __tablename__ = "major_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    categories: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    district_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    area: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Supervision(Base):
+    """督办: a notice to the level above that a clock ran out on an incident or work order."""
+
+    __tablename__ = "supervision"
+    __table_args__ = (UniqueConstraint("target_type", "target_id", "clock"), Index(None, "org_code", "resolved_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target_type: Mapped[str] = mapped_column(String(20))
+    target_id: Mapped[int] = mapped_column(Integer)
+    clock: Mapped[str] = mapped_column(String(30))
+    org_code: Mapped[str | None] = mapped_column(ForeignKey("org.code"))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    suggestion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resolved_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    name: Mapped[str] = mapped_column(String(80), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class KioskLink(Base):
+    """A revocable read-only link for a wall screen; the URL carries a signed token naming it."""
+
+    __tablename__ = "kiosk_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(80))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginAttempt(Base):
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index(None, "username", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)

@@ -28,6 +28,26 @@ window.ioc = Object.assign({}, window.ioc, {
             return L.circleMarker(latlng, {radius: 5, color: "#0b1220", weight: 1,
                                            fillColor: color, fillOpacity: 0.95});
         },
+        incident: function (feature, latlng, context) {
+            const colors = {P1: "#ff3b3b", P2: "#ff9f1a", P3: "#ffd54f", P4: "#9fb3c8"};
+            const p = feature.properties;
+            const r = p.reports > 1 ? 8 : 6;
+            return L.circleMarker(latlng, {radius: r, color: "#0b1220", weight: 1.5,
+                                           fillColor: colors[p.priority] || "#ffd54f", fillOpacity: 0.95});
+        },
+        incidentTooltip: function (feature, layer, context) {
+            const p = feature.properties;
+            const more = p.reports > 1 ? " ×" + p.reports : "";
+            layer.bindTooltip(p.priority + " · " + (p.title || p.category) + more);
+        },
+        unit: function (feature, latlng, context) {
+            return L.circleMarker(latlng, {radius: 5, color: "#ffffff", weight: 2,
+                                           fillColor: "#2979ff", fillOpacity: 1});
+        },
+        unitTooltip: function (feature, layer, context) {
+            const p = feature.properties;
+            layer.bindTooltip(p.call_sign + " · " + p.status);
+        },
         keyPointTooltip: function (feature, layer, context) {
             const p = feature.properties;
             const lang = (context.hideout && context.hideout.lang) || "zh-CN";

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import secrets
 import sys
 from pathlib import Path
 
@@ -17,12 +16,13 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
+from ioc import api
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.runtime import Runtime, open_runtime
 from ioc.worker import build_runners, schedule
-from layouts import context, frame, map_page
+from layouts import context, frame, map_page, session
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def create_app(settings: Settings | None = None) -> Dash:
         routing_callback_inputs={"lang": Input("lang", "data")},
     )
     app.server.config[context.KEY] = runtime
-    app.server.secret_key = settings.web.secret_key or secrets.token_hex(32)
+    app.server.secret_key = runtime.secret_key
+    app.server.register_blueprint(api.bp)
+    session.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
     for part in (frame, map_page):
         part.register(app)

@@ -93,6 +93,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, help="default [demo] port")
     demo.add_argument("--seed", type=int, help="repeatable simulation")
 
+    tokens = sub.add_parser("tokens", help="API bearer tokens").add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    tok = _cmd(tokens, "create", cmd_tokens_create, "create an API token for a user (shown once)")
+    tok.add_argument("--user", required=True)
+    tok.add_argument("--name", default="", help="what the token is for")
+    rev = _cmd(tokens, "revoke", cmd_tokens_revoke, "revoke an API token")
+    rev.add_argument("token")
+
+    kiosk = sub.add_parser("kiosk", help="read-only wall-screen links").add_subparsers(dest="kiosk_command", required=True, metavar="ACTION")
+    kc = _cmd(kiosk, "create", cmd_kiosk_create, "make a revocable read-only link for a wall screen")
+    kc.add_argument("label", help="which screen, e.g. hall-left")
+    kr = _cmd(kiosk, "revoke", cmd_kiosk_revoke, "revoke a wall-screen link by its number")
+    kr.add_argument("link_id", type=int)
+
+    export = _cmd(sub, "export", cmd_export, "export incidents, alerts, units, work orders or KPIs")
+    export.add_argument("what", choices=["incidents", "alerts", "units", "work-orders", "kpis"])
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    for name in ("status", "category", "priority", "division", "org"):
+        export.add_argument(f"--{name}", help=f"comma list of {name} values")
+    export.add_argument("--since", help="from this time (ISO 8601; city time when no offset)")
+    export.add_argument("--until", help="before this time (ISO 8601)")
+    export.add_argument("--q", help="text search (incidents)")
+    export.add_argument("--by", choices=["category", "channel", "division", "org", "hour"], default="division",
+                        help="grouping for kpis")
+    export.add_argument("--active", action="store_true", help="alerts in force only")
+
     serve = _cmd(sub, "serve", cmd_serve, "run the web app (use gunicorn app:server in production)")
     serve.add_argument("--host", help="listen address (default from [web] host)")
     serve.add_argument("--port", type=int, help="listen port (default from [web] port)")
@@ -370,6 +396,65 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         threading.Event().wait()
     finally:
         handle.stop()
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.auth import create_token
+    from ioc.runtime import open_runtime
+
+    token = create_token(open_runtime(settings).engine, args.user, args.name)
+    print(token)
+    print(f"API token for {args.user}; it is shown only now. Send it as: Authorization: Bearer TOKEN",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.auth import revoke_token
+    from ioc.runtime import open_runtime
+
+    revoke_token(open_runtime(settings).engine, args.token)
+    print("token revoked")
+    return 0
+
+
+def cmd_kiosk_create(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.actions import Actor
+    from ioc.auth import create_kiosk_link
+    from ioc.runtime import open_runtime
+
+    rt = open_runtime(settings)
+    token = create_kiosk_link(rt.engine, Actor.system("cli"), args.label, rt.secret_key)
+    print(f"http://{settings.web.host}:{settings.web.port}/?kiosk={token}")
+    return 0
+
+
+def cmd_kiosk_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.actions import Actor
+    from ioc.auth import revoke_kiosk_link
+    from ioc.runtime import open_runtime
+
+    revoke_kiosk_link(open_runtime(settings).engine, Actor.system("cli"), args.link_id)
+    print(f"kiosk link {args.link_id} revoked")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc import exports
+    from ioc.runtime import open_runtime
+
+    rt = open_runtime(settings)
+    rows = exports.rows(rt, args.what, exports.Options.from_args(args, rt.pack.timezone))
+    out = args.out.open("w", encoding="utf-8-sig" if args.format == "csv" else "utf-8", newline="") \
+        if args.out else sys.stdout
+    try:
+        exports.write(rows, args.format, out)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"wrote {len(rows)} {args.what} to {args.out}", file=sys.stderr)
     return 0
 
 

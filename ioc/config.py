@@ -64,7 +64,8 @@ class WebSettings(_Section):
         default="wgs84", description="the datum the tiles are drawn in (gcj02 for AMap/Tencent)"
     )
     tile_attribution: str = ""
-    secret_key: str = Field(default="", description="signs sessions; generated per run if empty")
+    secret_key: str = Field(default="", description="signs sessions and kiosk links; kept in var/ if empty")
+    public_read: bool = Field(default=True, description="anyone may view pages without signing in")
 
 
 class FeedSettings(_Section):

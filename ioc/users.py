@@ -8,13 +8,13 @@ import re
 from sqlalchemy import Engine, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ioc.actions import ROLES
 from ioc.errors import UserError
 from ioc.store import models
 from ioc.store.db import transaction
 
 log = logging.getLogger(__name__)
 
-from ioc.actions import ROLES
 MIN_PASSWORD_LENGTH = 8
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,80}$")
 

@@ -6,6 +6,7 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from ioc.i18n import LANGUAGES, t
+from layouts import context
 
 # Pages listed in the navigation, in order: (registry path, message key).
 NAV = [("/", "nav.map")]
@@ -26,6 +27,7 @@ def layout(default_lang: str, city: dict[str, str]) -> html.Div:
                     html.Nav(id="nav", className="nav"),
                     html.Div(className="topbar-right", children=[
                         html.Span(id="clock", className="clock"),
+                        html.Span(id="account", className="account"),
                         html.Button(id="lang-switch", className="lang-switch", n_clicks=0),
                     ]),
                 ],
@@ -37,13 +39,22 @@ def layout(default_lang: str, city: dict[str, str]) -> html.Div:
 
 
 def render_frame(lang: str, pathname: str | None, city: dict[str, str]):
+    """Brand, page links, the signed-in user (or a sign-in link) and the language switch."""
     brand = [html.Span(city.get(lang) or city["zh-CN"], className="brand-city"),
              html.Span(t("app.title", lang), className="brand-title")]
     links = [
         dcc.Link(t(key, lang), href=path, className="nav-link active" if pathname == path else "nav-link")
         for path, key in NAV
     ]
-    return brand, links, t("lang.switch", lang)
+    who = context.actor()
+    if who is None:
+        account = html.A(t("frame.sign_in", lang), href="/login", className="account-link")
+    elif who.username.startswith("kiosk:"):
+        account = html.Span(who.username.removeprefix("kiosk:"), className="account-name")
+    else:
+        account = [html.Span(who.username, className="account-name"),
+                   html.A(t("frame.sign_out", lang), href="/logout", className="account-link")]
+    return brand, links, account, t("lang.switch", lang)
 
 
 def switch_language(_clicks: int, lang: str) -> str:
@@ -53,7 +64,8 @@ def switch_language(_clicks: int, lang: str) -> str:
 def register(app: dash.Dash) -> None:
     """Wire the frame's callbacks to ``app`` (per app, so every app built in a process has them)."""
     app.callback(
-        Output("brand", "children"), Output("nav", "children"), Output("lang-switch", "children"),
+        Output("brand", "children"), Output("nav", "children"), Output("account", "children"),
+        Output("lang-switch", "children"),
         Input("lang", "data"), Input("url", "pathname"), State("city", "data"),
     )(render_frame)
     app.callback(

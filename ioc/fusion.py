@@ -35,15 +35,19 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 @dataclass
 class Candidate:
-    id: int
+    ref: int | models.Incident  # a stored incident's id, or a new one of this batch
     category: str
     lon: float
     lat: float
     reported_at: datetime
 
 
+CELL_DEG = 0.01  # about 1 km: larger than any fusion radius, so a match is in the 3×3 cells around
+
+
 class FusionFinder:
-    """Open incidents that new reports of one batch may attach to, loaded with one query."""
+    """Open incidents that new reports of one batch may attach to, loaded with one query and
+    bucketed by category and ~1 km cell so each match looks at a handful of candidates."""
 
     def __init__(self, session: Session, rules: Fusion, start: datetime, end: datetime) -> None:
         self.rules = rules
@@ -57,35 +61,47 @@ class FusionFinder:
                    models.Incident.lon.is_not(None),
                    models.Incident.reported_at.between(start - slack, end + slack))
         ).all()
-        self.candidates = [Candidate(*row) for row in rows]
+        self.cells: dict[tuple[str, int, int], list[Candidate]] = {}
+        for row in rows:
+            self.add(Candidate(*row))
 
     def add(self, candidate: Candidate) -> None:
-        """A new open incident of this batch: later reports in the batch may attach to it."""
-        self.candidates.append(candidate)
+        """An open incident later reports may attach to (new ones of this batch included)."""
+        key = (candidate.category, *self._cell(candidate.lon, candidate.lat))
+        self.cells.setdefault(key, []).append(candidate)
 
-    def match(self, category: str, lon: float | None, lat: float | None, at: datetime) -> int | None:
-        """The nearest compatible open incident in the window, or None."""
+    @staticmethod
+    def _cell(lon: float, lat: float) -> tuple[int, int]:
+        return int(math.floor(lon / CELL_DEG)), int(math.floor(lat / CELL_DEG))
+
+    def match(self, category: str, lon: float | None, lat: float | None,
+              at: datetime) -> int | models.Incident | None:
+        """The nearest compatible open incident in the window (its id, or the new row), or None."""
         if lon is None or lat is None:
             return None
         related = self.rules.compatible(category)
         if not related:
             return None
         window = self.rules.window(category)
-        best: tuple[float, int] | None = None
-        for c in self.candidates:
-            if c.category not in related:
-                continue
-            if abs((c.reported_at - at).total_seconds()) > window.minutes * 60:
-                continue
-            d = distance_m(lon, lat, c.lon, c.lat)
-            if d <= window.radius_m and (best is None or d < best[0]):
-                best = (d, c.id)
-        return best[1] if best else None
+        cx, cy = self._cell(lon, lat)
+        best: tuple[float, Candidate] | None = None
+        for cat in related:
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    for c in self.cells.get((cat, cx + dx, cy + dy), ()):
+                        if abs((c.reported_at - at).total_seconds()) > window.minutes * 60:
+                            continue
+                        d = distance_m(lon, lat, c.lon, c.lat)
+                        if d <= window.radius_m and (best is None or d < best[0]):
+                            best = (d, c)
+        return best[1].ref if best else None
 
 
-def link(session: Session, child: models.Incident, parent_id: int, actor: str) -> None:
-    """Attach ``child`` to ``parent_id`` as a linked report."""
-    parent = session.get(models.Incident, parent_id, with_for_update=True)
+def link(session: Session, child: models.Incident, parent: int | models.Incident, actor: str) -> None:
+    """Attach ``child`` to ``parent`` (an incident or its id) as a linked report."""
+    if not isinstance(parent, models.Incident):
+        parent = session.get(models.Incident, parent, with_for_update=True)
+    parent_id = parent.id
     child.parent_id = parent_id
     child.status = "fused"
     child.version += 1

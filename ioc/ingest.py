@@ -276,6 +276,9 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     times = [r.reported_at for r in records]
     finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
     units = _known_units(session, records)
+    created: list[models.Incident] = []
+    fused: list[tuple[models.Incident, models.Incident | int]] = []
+    touched: list[tuple[models.Incident, IncidentRecord]] = []
     for record in sorted(records, key=lambda r: r.reported_at):
         place = places[id(record)]
         if place.flag:
@@ -283,13 +286,23 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
         values = _incident_values(ctx, record, place)
         incident = existing.get(record.external_id)
         if incident is None:
-            incident = _insert_incident(session, ctx, record.external_id, values, finder, report)
+            incident = _new_incident(ctx, record.external_id, values, finder, fused)
+            session.add(incident)
             existing[record.external_id] = incident
+            created.append(incident)
         else:
             _update_incident(session, ctx, incident, values, report)
-        _store_assignments(session, incident, record, units, report)
+        touched.append((incident, record))
         if report.newest is None or record.reported_at > report.newest:
             report.newest = record.reported_at
+    session.flush()  # the batch's new incidents in one round of inserts: ids for events and links
+    _creation_events(session, ctx, created)
+    for child, parent in fused:
+        link(session, child, parent, actor=f"feed:{ctx.name}")
+    report.stored += len(created)
+    report.fused += len(fused)
+    for incident, record in touched:
+        _store_assignments(session, incident, record, units, report)
 
 
 def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:
@@ -314,26 +327,31 @@ def route(pack: CityPack, category: str, district: str | None) -> str | None:
     return next((o.code for o in orgs if o.kind == "department" and o.service == service), None)
 
 
-def _insert_incident(session: Session, ctx: FeedContext, external_id: str, values: dict[str, Any],
-                     finder: FusionFinder, report: BatchReport) -> models.Incident:
-    incident = models.Incident(source=ctx.name, external_id=external_id, **values)
-    incident.sources = [{"source": ctx.name, "external_id": incident.external_id, "channel": incident.channel}]
-    session.add(incident)
-    session.flush()
-    session.add(models.IncidentEvent(incident_id=incident.id, at=utcnow(), kind="created", actor=f"feed:{ctx.name}",
-                                     data={"status": incident.status, "priority": incident.priority}))
-    if incident.location_flag:
-        session.add(models.IncidentEvent(incident_id=incident.id, kind="location_flagged",
-                                         actor=f"feed:{ctx.name}", data={"flag": incident.location_flag}))
-    report.stored += 1
+def _new_incident(ctx: FeedContext, external_id: str, values: dict[str, Any], finder: FusionFinder,
+                  fused: list[tuple[models.Incident, models.Incident | int]]) -> models.Incident:
+    """A new incident row (not yet flushed); notes the open incident it fuses into, if any."""
+    incident = models.Incident(source=ctx.name, external_id=external_id, report_count=1, version=1, **values)
+    incident.sources = [{"source": ctx.name, "external_id": external_id, "channel": incident.channel}]
     if incident.status in ("new", "acknowledged", "dispatched", "on_scene"):
         parent = finder.match(incident.category, incident.lon, incident.lat, incident.reported_at)
         if parent is not None:
-            link(session, incident, parent, actor=f"feed:{ctx.name}")
-            report.fused += 1
+            fused.append((incident, parent))
         elif incident.lon is not None:
-            finder.add(Candidate(incident.id, incident.category, incident.lon, incident.lat, incident.reported_at))
+            finder.add(Candidate(incident, incident.category, incident.lon, incident.lat, incident.reported_at))
     return incident
+
+
+def _creation_events(session: Session, ctx: FeedContext, created: list[models.Incident]) -> None:
+    actor, now = f"feed:{ctx.name}", utcnow()
+    rows = []
+    for incident in created:
+        rows.append({"incident_id": incident.id, "at": now, "kind": "created", "actor": actor,
+                     "data": {"status": incident.status, "priority": incident.priority}})
+        if incident.location_flag:
+            rows.append({"incident_id": incident.id, "at": now, "kind": "location_flagged", "actor": actor,
+                         "data": {"flag": incident.location_flag}})
+    if rows:
+        session.execute(models.IncidentEvent.__table__.insert(), rows)
 
 
 def _update_incident(session: Session, ctx: FeedContext, incident: models.Incident, values: dict[str, Any],

@@ -21,7 +21,7 @@ from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.runtime import Runtime, open_runtime
-from ioc.worker import build_runners, schedule
+from ioc.worker import build_runners, schedule, schedule_duties
 from layouts import context, frame, map_page, session
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
     runners = build_runners(runtime)
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule(scheduler, runners)
+    schedule_duties(scheduler, runtime)
     scheduler.start()
     log.info("worker polling %d feeds", len(runners))
     return scheduler

@@ -363,14 +363,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from ioc.runtime import open_runtime
-    from ioc.worker import build_runners, schedule
+    from ioc.worker import build_runners, schedule, schedule_duties
 
     runtime = open_runtime(settings)
     runners = build_runners(runtime, args.feed)
     if not runners:
-        raise UserError("no enabled feeds: add [[feeds]] to ioc.toml or enable the demo ([demo] enabled = true)")
+        log.warning("no enabled feeds: add [[feeds]] to ioc.toml or enable the demo ([demo] enabled = true)")
     scheduler = BlockingScheduler(timezone="UTC")
     schedule(scheduler, runners)
+    schedule_duties(scheduler, runtime)
     log.info("worker polling %d feeds: %s", len(runners), ", ".join(r.feed.name for r in runners))
     try:
         scheduler.start()

@@ -93,11 +93,20 @@ class DemoSettings(_Section):
         return f"http://127.0.0.1:{self.port}"
 
 
+class OutboxSettings(_Section):
+    """Where dispatch orders go: one URL per agency org, or a base URL + /ORG_CODE."""
+
+    endpoints: dict[str, str] = {}
+    base_url: str = ""
+    interval_seconds: float = Field(default=10.0, gt=0)
+
+
 class Settings(_Section):
     store: StoreSettings = StoreSettings()
     city: CitySettings = CitySettings()
     web: WebSettings = WebSettings()
     demo: DemoSettings = DemoSettings()
+    outbox: OutboxSettings = OutboxSettings()
     feeds: list[FeedSettings] = []
     source: str = Field(default="", exclude=True, description="where the settings came from")
 

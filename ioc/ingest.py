@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from ioc import alerts, sensors
+from ioc import alerts, dispatch, sensors, sla
+from ioc.actions import Actor
 from ioc.citypack import CityPack
 from ioc.fusion import Candidate, FusionFinder, link
 from ioc.geo import DivisionIndex, to_wgs84_arrays
@@ -41,8 +42,8 @@ Parser = Callable[[Any], list[Record]]
 # How far along the lifecycle a status is: a source may move an incident forward, never back.
 STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "on_scene": 4,
                "resolved": 5, "closed": 6, "cancelled": 6, "fused": 6}
-UNIT_TO_ASSIGNMENT = {"DISPATCHED": "dispatched_at", "EN_ROUTE": "en_route_at", "ON_SCENE": "on_scene_at",
-                      "CLEARED": "cleared_at", "AVAILABLE": "cleared_at"}
+# A unit status reported by a CAD feed, as the assignment status it means.
+UNIT_TO_ASSIGNMENT = {"EN_ROUTE": "EN_ROUTE", "ON_SCENE": "ON_SCENE", "CLEARED": "CLEARED", "AVAILABLE": "CLEARED"}
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
                         "lon", "lat", "location_flag", "district_code", "org_code", "reported_at", "closed_at", "extra")
 
@@ -332,6 +333,7 @@ def _new_incident(ctx: FeedContext, external_id: str, values: dict[str, Any], fi
     """A new incident row (not yet flushed); notes the open incident it fuses into, if any."""
     incident = models.Incident(source=ctx.name, external_id=external_id, report_count=1, version=1, **values)
     incident.sources = [{"source": ctx.name, "external_id": external_id, "channel": incident.channel}]
+    sla.apply_incident_clocks(None, incident, ctx.pack)
     if incident.status in ("new", "acknowledged", "dispatched", "on_scene"):
         parent = finder.match(incident.category, incident.lon, incident.lat, incident.reported_at)
         if parent is not None:
@@ -368,6 +370,8 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
     if not changed:
         report.duplicates += 1
         return
+    if "priority" in changed or "category" in changed:
+        sla.apply_incident_clocks(session, incident, ctx.pack)
     incident.version += 1
     incident.updated_at = utcnow()
     session.add(models.IncidentEvent(incident_id=incident.id, kind="updated", actor=f"feed:{ctx.name}",
@@ -444,24 +448,29 @@ def _store_unit_statuses(session: Session, ctx: FeedContext, pairs: list[tuple[_
         unit.version += 1
         report.units += 1
         if record.incident_external_id:
-            _move_assignment(session, ctx, record)
+            _move_assignment(session, ctx, record, unit)
 
 
-def _move_assignment(session: Session, ctx: FeedContext, record: UnitStatusRecord) -> None:
-    stamp = UNIT_TO_ASSIGNMENT.get(record.status)
-    if stamp is None:
+def _move_assignment(session: Session, ctx: FeedContext, record: UnitStatusRecord, unit: models.Unit) -> None:
+    """A unit's progress on a job moves its assignment (and the incident on arrival) forward."""
+    target = UNIT_TO_ASSIGNMENT.get(record.status)
+    assignment = _assignment_for(session, ctx, record)
+    if target is None or assignment is None or target not in dispatch.NEXT_STATUS.get(assignment.status, ()):
         return
-    row = session.execute(
-        select(models.Assignment).join(models.Incident)
-        .where(models.Incident.source == ctx.name, models.Incident.external_id == record.incident_external_id,
-               models.Assignment.unit_id == record.unit_id)
-    ).scalars().first()
-    if row is None or getattr(row, stamp):
-        return
-    setattr(row, stamp, record.at)
-    row.status = {"dispatched_at": "DISPATCHED", "en_route_at": "EN_ROUTE", "on_scene_at": "ON_SCENE",
-                  "cleared_at": "CLEARED"}[stamp]
-    row.version += 1
+    incident = session.get(models.Incident, assignment.incident_id)
+    dispatch.move_assignment(session, Actor.system(f"feed:{ctx.name}"), incident, unit, assignment, target,
+                             record.at)
+
+
+def _assignment_for(session: Session, ctx: FeedContext, record: UnitStatusRecord) -> models.Assignment | None:
+    """The open assignment a status names: an incident of this feed, or one of ours by id (an order we sent)."""
+    ref = record.incident_external_id or ""
+    stmt = (select(models.Assignment).join(models.Incident)
+            .where(models.Assignment.unit_id == record.unit_id, models.Assignment.status != "CLEARED"))
+    found = session.scalars(stmt.where(models.Incident.source == ctx.name, models.Incident.external_id == ref)).first()
+    if found is None and ref.isdigit():
+        found = session.scalars(stmt.where(models.Incident.id == int(ref))).first()
+    return found
 
 
 # --- feed state -------------------------------------------------------------------------------

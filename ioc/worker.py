@@ -225,3 +225,42 @@ def feed_lock(engine: Engine, feed: str) -> Iterator[bool]:
             if held:
                 conn.execute(select(func.pg_advisory_unlock(key)))
                 conn.commit()
+
+
+# --- the worker's other duties: orders to agencies, SLA clocks -------------------------------------------
+
+
+def outbox_sender(settings: Settings):
+    """How orders reach agencies: configured endpoints, else the demo city's agencies, else nowhere."""
+    from ioc.outbox import http_sender, payload_sender
+
+    box = settings.outbox
+    if box.endpoints or box.base_url:
+        return http_sender(box.endpoints or box.base_url)
+    if settings.demo.enabled:
+        return payload_sender(settings.demo.url() + "/agency/orders")
+    return None
+
+
+def schedule_duties(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """Deliver the outbox on its interval and sweep SLA clocks every minute."""
+    from ioc import outbox, sla
+
+    sender = outbox_sender(runtime.settings)
+    if sender is not None:
+        def deliver() -> None:
+            report = outbox.deliver_due(runtime.engine, sender)
+            if report.delivered or report.failed:
+                log.info("outbox: %d delivered, %d failed", report.delivered, report.failed)
+
+        interval = runtime.settings.outbox.interval_seconds
+        scheduler.add_job(deliver, IntervalTrigger(seconds=interval), id="outbox", name="outbox",
+                          replace_existing=True, max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, int(interval)), next_run_time=utcnow())
+
+    def sweep() -> None:
+        summary = sla.sweep(runtime.engine, runtime.pack, utcnow())
+        log.info("sla sweep: %s", summary)
+
+    scheduler.add_job(sweep, IntervalTrigger(seconds=60, jitter=5), id="sla", name="sla", replace_existing=True,
+                      max_instances=1, coalesce=True, misfire_grace_time=60)

@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
 from ioc import api
+from ioc.cli import configure_logging
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
@@ -86,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-demo", action="store_true", help="do not start the simulated city")
     parser.add_argument("--no-worker", action="store_true", help="serve pages only; poll no feeds")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    configure_logging(logging.INFO)
     try:
         settings = load_settings()
         if args.no_demo:

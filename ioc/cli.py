@@ -275,10 +275,15 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
         lag = f"{r['lag_s']}s" if r["lag_s"] is not None else "-"
         status = r["status"] if r["enabled"] else "disabled"
         print(f"{r['name']:<20} {r['kind']:<14} {status:<13} {(r['last_success'] or '-')[:19]:<20} "
-              f"{r['counts'].get('stored', 0):>8} {r['counts'].get('rejected', 0):>8} {lag:>7}")
+              f"{_stored(r['counts']):>8} {r['counts'].get('rejected', 0):>8} {lag:>7}")
         if r["last_error"]:
             print(f"  last error: {r['last_error']}")
     return 0
+
+
+def _stored(counts: dict[str, int]) -> int:
+    """What a feed has added: incidents, warnings and readings."""
+    return sum(counts.get(k, 0) for k in ("stored", "alerts", "readings"))
 
 
 def cmd_feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
@@ -495,14 +500,18 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 # --- entry point --------------------------------------------------------------------------
 
 
+def configure_logging(level: int) -> None:
+    """Our loggers at ``level``; the chatty libraries (a line per request or job run) at WARNING."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "apscheduler", "werkzeug", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     long_running = args.handler in (cmd_serve, cmd_worker, cmd_demo)
-    logging.basicConfig(
-        level=logging.INFO if (args.verbose or long_running) else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if (args.verbose or long_running) else logging.WARNING)
     try:
         return args.handler(args, load_settings())
     except UserError as exc:

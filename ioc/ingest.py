@@ -12,7 +12,7 @@ Alerts (CAP) and sensor readings take the same path and are stored by ``ioc.aler
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -87,6 +87,12 @@ class BatchReport:
         if other.newest and (self.newest is None or other.newest > self.newest):
             self.newest = other.newest
 
+    def note_newest(self, times: Iterable[datetime]) -> None:
+        """Track the newest event time among what this batch brought (for the feed's lag)."""
+        latest = max(times, default=None)
+        if latest and (self.newest is None or latest > self.newest):
+            self.newest = latest
+
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
                 "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
@@ -148,6 +154,8 @@ def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: 
         for record in item.records:
             by_kind.setdefault(record.kind, []).append((item, record))
     readings = [(r, places[id(r)]) for _, r in by_kind.get("reading", [])]
+    report.note_newest(r.at for r, _ in readings)
+    report.note_newest(r.sent for _, r in by_kind.get("alert", []))
     report.readings, crossings = sensors.store(session, ctx, readings)
     places.update({id(r): place for r, place in crossings})
     incidents = by_kind.get("incident", []) + [(None, r) for r, _ in crossings]
@@ -294,8 +302,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
         else:
             _update_incident(session, ctx, incident, values, report)
         touched.append((incident, record))
-        if report.newest is None or record.reported_at > report.newest:
-            report.newest = record.reported_at
+    report.note_newest(i.reported_at for i in created)
     session.flush()  # the batch's new incidents in one round of inserts: ids for events and links
     _creation_events(session, ctx, created)
     for child, parent in fused:
@@ -372,6 +379,8 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
         return
     if "priority" in changed or "category" in changed:
         sla.apply_incident_clocks(session, incident, ctx.pack)
+    if incident.id is None:
+        return  # created earlier in this same batch: its creation event tells the story
     incident.version += 1
     incident.updated_at = utcnow()
     session.add(models.IncidentEvent(incident_id=incident.id, kind="updated", actor=f"feed:{ctx.name}",

@@ -272,3 +272,11 @@ def test_cad_progress_on_our_order_moves_the_assignment_and_incident(city):
     with transaction(engine) as s:
         assert s.scalar(select(models.Assignment.status)) == "CLEARED"
         assert s.get(models.Unit, "PC-01").status == "AVAILABLE"
+
+
+def test_one_incident_reported_twice_in_a_batch_is_stored_once(city):
+    engine, ctx = city
+    report = ingest_batch(engine, ctx, [item("v1", priority="P3"), item("v1", priority="P2", title="again")], parse)
+    assert report.stored == 1 and count(engine, models.Incident) == 1
+    assert incident(engine, "v1").priority == "P2"
+    assert count(engine, models.RawRecord) == 2

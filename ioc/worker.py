@@ -108,6 +108,9 @@ class FeedRunner:
             for _ in range(MAX_PAGES_PER_POLL):
                 result = self.adapter.fetch(cursor, client)
                 total.add(ingest_batch(engine, self.ctx, result.items, self.adapter.parse, result.cursor))
+                ack = getattr(self.adapter, "ack", None)
+                if ack is not None:
+                    ack(result.items)  # only now, after the commit, may the source forget them
                 cursor = result.cursor
                 if not result.more:
                     break

@@ -22,6 +22,7 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from ioc import workflow
 from ioc.actions import Actor, audit, check_version, get_or_404, require, snapshot
 from ioc.citypack import UnitType
 from ioc.errors import Conflict, InvalidTransition, NotFound, UserError
@@ -47,7 +48,6 @@ NEXT_STATUS = {
 STAMP = {"EN_ROUTE": "en_route_at", "ON_SCENE": "on_scene_at", "CLEARED": "cleared_at"}
 UNIT_AUDIT = ("status", "status_at", "version")
 ASSIGNMENT_AUDIT = ("status", "dispatched_at", "en_route_at", "on_scene_at", "cleared_at", "version")
-INCIDENT_AUDIT = ("status", "acknowledged_at", "dispatched_at", "on_scene_at", "version")
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -322,8 +322,8 @@ def dispatch(engine: Engine, actor: Actor, incident_id: int, unit_ids: list[str]
         units_before = {u.id: snapshot(u, UNIT_AUDIT) for u in units}
         for unit in units:
             _take_unit(session, unit, now)
-        before = snapshot(incident, INCIDENT_AUDIT)
-        first = _mark_incident(session, incident, "dispatched", now)
+        first = incident.dispatched_at is None
+        workflow.advance_in(session, incident, actor, "dispatched", now, {"units": [u.id for u in units]})
         assignments = [models.Assignment(incident_id=incident.id, unit_id=u.id, status="DISPATCHED",
                                          dispatched_at=now) for u in units]
         session.add_all(assignments)
@@ -335,7 +335,6 @@ def dispatch(engine: Engine, actor: Actor, incident_id: int, unit_ids: list[str]
         session.add(models.IncidentEvent(
             incident_id=incident.id, at=now, kind="units_dispatched", actor=actor.username,
             data={"units": [u.id for u in units], "assignments": [a.id for a in assignments], "first": first}))
-        audit(session, actor, "incident.dispatch", "incident", incident.id, before, snapshot(incident, INCIDENT_AUDIT))
     log.info("%s dispatched %s to incident %s", actor.username, ", ".join(u.id for u in units), incident_id)
     return assignments
 
@@ -386,25 +385,6 @@ def _order(incident: models.Incident, unit: models.Unit, assignment: models.Assi
                  "priority": incident.priority, "address": incident.address})
 
 
-def _mark_incident(session: Session, incident: models.Incident, stage: str, now: datetime) -> bool:
-    """Move the incident forward to ``dispatched`` or ``on_scene``; True when this was the first.
-
-    Stands in for ``ioc.workflow`` until it exposes the same step; never moves an incident back.
-    """
-    stamp = "dispatched_at" if stage == "dispatched" else "on_scene_at"
-    first = getattr(incident, stamp) is None
-    if first:
-        setattr(incident, stamp, now)
-    if incident.acknowledged_at is None:
-        incident.acknowledged_at = now  # sending units is the strongest acknowledgement there is
-    ladder = OPEN_INCIDENT
-    if incident.status in ladder and ladder.index(incident.status) < ladder.index(stage):
-        incident.status = stage
-    incident.version += 1
-    incident.updated_at = now
-    return first
-
-
 # --- the CAD status chain ---------------------------------------------------------------------
 
 
@@ -445,7 +425,9 @@ def move_assignment(session: Session, actor: Actor, incident: models.Incident, u
     assignment.version += 1
     unit.status = "AVAILABLE" if status == "CLEARED" else status
     unit.status_at, unit.version = now, unit.version + 1
-    first_on_scene = status == "ON_SCENE" and _mark_incident(session, incident, "on_scene", now)
+    first_on_scene = status == "ON_SCENE" and incident.on_scene_at is None
+    if status == "ON_SCENE" and incident.status in workflow.OPEN:
+        workflow.advance_in(session, incident, actor, "on_scene", now, {"unit": unit.id})
     session.add(models.IncidentEvent(
         incident_id=incident.id, at=now, kind="unit_status", actor=actor.username,
         data={"assignment": assignment.id, "unit": unit.id, "from": previous, "to": status,

@@ -210,8 +210,12 @@ def due_times(pack: CityPack | None, category: str, priority: str, reported_at: 
                           for name in ("acknowledge", "dispatch", "on_scene", "resolve")})
 
 
-def apply_incident_clocks(session: Session, incident: models.Incident, pack: CityPack | None) -> None:
-    """Set the four due columns of a new (or re-prioritised) incident; the ingest pipeline calls this."""
+def apply_incident_clocks(session: Session | None, incident: models.Incident, pack: CityPack | None) -> None:
+    """Set the four due columns of a new (or re-prioritised) incident; the ingest pipeline calls this.
+
+    ``session`` is not used today (ingest passes None for rows not yet added); it is there so a
+    future rule that needs the store (a holiday calendar) does not change the signature.
+    """
     due = due_times(pack, incident.category, incident.priority, incident.reported_at, incident.channel)
     incident.acknowledge_due = due.acknowledge
     incident.dispatch_due = due.dispatch
@@ -318,6 +322,8 @@ class SweepSummary:
 
     def text(self) -> str:
         return f"SLA sweep: {self.checked} open items checked, {len(self.issued)} supervision notices issued"
+
+    __str__ = text
 
 
 def sweep(engine: Engine, pack: CityPack | None = None, now: datetime | None = None) -> SweepSummary:

@@ -15,8 +15,9 @@
   work turned out unfinished, so it goes back to the people already engaged; its resolve clock
   keeps counting from the report, so a reopened incident is usually overdue at once. ``closed``
   is final: a complaint after closing is a new incident.
-- Resolve and cancel are refused while the incident has open work orders: they are closed
-  first (verified, returned or withdrawn), so nothing is left running under a finished incident.
+- Resolve, cancel and merging an incident away are refused while it has open work orders: they
+  are closed first (verified, returned or withdrawn), so no handler is left working on an
+  incident that is finished or is now only a linked report.
 - Satisfaction (回访 / 评价) is recorded only once the incident is closed.
 
 The 12345 loop 受理→派单→办理→答复→督办→办结→回访→评价 maps onto it as: acknowledge; work orders
@@ -43,6 +44,7 @@ that already hold a session and the incident's row lock (dispatch, work orders).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,7 +66,9 @@ OPEN = ("unverified", "new", "acknowledged", "dispatched", "on_scene")
 MERGEABLE_INTO = ("new", "acknowledged", "dispatched", "on_scene")
 LADDER = ("unverified", "new", "acknowledged", "dispatched", "on_scene", "resolved", "closed")
 OPEN_ORDERS = ("pending", "accepted", "handling", "extended", "done")
-SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
+# The call-back survey: how satisfied the citizen is, or that the problem is not solved at all
+# (which 解决率 counts against).
+SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied", "unresolved")
 AUDIT_FIELDS = ("status", "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at",
                 "satisfaction", "parent_id", "report_count", "version")
 
@@ -77,7 +81,8 @@ class Move:
     sources: tuple[str, ...]
     target: str
     stamp: str | None = None
-    clock: str | None = None       # the SLA clock this step stops
+    clock: str | None = None       # the SLA clock this step stops (with the ones before it)
+    clears: str | None = None      # a stamp this step undoes
 
 
 MOVES: dict[str, Move] = {
@@ -92,10 +97,8 @@ MOVES: dict[str, Move] = {
                     "resolved", "resolved_at", "resolve"),
     "close": Move("close", "closed", "incident.close", ("resolved",), "closed", "closed_at"),
     "cancel": Move("cancel", "cancelled", "incident.cancel", OPEN, "cancelled"),
-    "reopen": Move("reopen", "reopened", "incident.resolve", ("resolved",), "on_scene"),
+    "reopen": Move("reopen", "reopened", "incident.resolve", ("resolved",), "on_scene", clears="resolved_at"),
 }
-
-
 STAGE_MOVES = {"dispatched": "dispatch", "on_scene": "on_scene", "resolved": "resolve"}
 
 
@@ -131,6 +134,8 @@ def _apply(session: Session, incident: models.Incident, actor: Actor, move: Move
     incident.status = target or move.target
     if move.stamp and getattr(incident, move.stamp) is None:
         setattr(incident, move.stamp, now)
+    if move.clears:
+        setattr(incident, move.clears, None)
     if incident.status in ("dispatched", "on_scene") and incident.acknowledged_at is None:
         incident.acknowledged_at = now  # sending someone is the strongest acknowledgement there is
     incident.version += 1
@@ -140,14 +145,16 @@ def _apply(session: Session, incident: models.Incident, actor: Actor, move: Move
     audit(session, actor, f"incident.{move.event}", "incident", incident.id, before,
           snapshot(incident, AUDIT_FIELDS))
     if move.clock:
-        stopped = ("acknowledge", move.clock) if incident.status in ("dispatched", "on_scene") else (move.clock,)
-        sla.settle(session, "incident", incident.id, now, stopped)
-    elif incident.status in ("cancelled", "fused"):
+        # Reaching a step answers any 督办 on it and on the steps it passed over.
+        order = [name for name, _, _ in sla.INCIDENT_CLOCKS]
+        sla.settle(session, "incident", incident.id, now, tuple(order[:order.index(move.clock) + 1]))
+    elif incident.status == "cancelled":
         sla.settle(session, "incident", incident.id, now)
 
 
 def _act(engine: Engine, actor: Actor, incident_id: int, seen_version: int | None, key: str,
-         now: datetime | None, data: dict[str, Any] | None = None, guard: Any = None) -> models.Incident:
+         now: datetime | None, data: dict[str, Any] | None = None,
+         guard: Callable[[Session, models.Incident], str | None] | None = None) -> models.Incident:
     move = MOVES[key]
     now = now or utcnow()
     with transaction(engine) as session:
@@ -229,7 +236,6 @@ def reopen(engine: Engine, actor: Actor, incident_id: int, seen_version: int | N
     reason = _required(reason, "a reason for reopening")
 
     def back_to(session: Session, incident: models.Incident) -> str:
-        incident.resolved_at = None
         if incident.on_scene_at:
             return "on_scene"
         return "dispatched" if incident.dispatched_at else "acknowledged"
@@ -293,6 +299,7 @@ def merge(engine: Engine, actor: Actor, child_id: int, into_id: int, child_versi
         child, parent = locked[child_id], locked[into_id]
         require(actor, "incident.merge")
         _check_mergeable(session, child, parent)
+        _no_open_orders(session, child)   # their handlers would be left acting on a linked report
         check_version("incident", child_id, child.version, child_version)
         check_version("incident", into_id, parent.version, into_version)
         child_before, parent_before = snapshot(child, AUDIT_FIELDS), snapshot(parent, AUDIT_FIELDS)

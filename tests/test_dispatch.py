@@ -185,8 +185,8 @@ def test_dispatch_writes_assignments_units_incident_event_outbox_and_audit(city)
             unit = s.get(models.Unit, uid)
             assert (unit.status, unit.status_at, unit.version) == ("DISPATCHED", T0, 2)
         events = s.scalars(select(models.IncidentEvent).where(models.IncidentEvent.incident_id == incident)).all()
-        assert [e.kind for e in events] == ["units_dispatched"]
-        assert events[0].data["units"] == ["AMB-0", "PC-00"] and events[0].actor == "duty1"
+        assert [e.kind for e in events] == ["dispatched", "units_dispatched"]  # the lifecycle step, then the units
+        assert events[1].data["units"] == ["AMB-0", "PC-00"] and events[1].actor == "duty1"
         orders = {o.destination: o for o in s.scalars(select(models.Outbox))}
         assert set(orders) == {"DEPT-POLICE", "DEPT-HEALTH"}
         by_unit = {a.unit_id: a.id for a in assignments}
@@ -196,7 +196,7 @@ def test_dispatch_writes_assignments_units_incident_event_outbox_and_audit(city)
         assert all(o.delivered_at is None and o.attempts == 0 for o in orders.values())
         audits = s.scalars(select(models.Audit).order_by(models.Audit.id)).all()
         assert {(a.action, a.target_id) for a in audits} == {
-            ("unit.dispatch", "AMB-0"), ("unit.dispatch", "PC-00"), ("incident.dispatch", str(incident))}
+            ("unit.dispatch", "AMB-0"), ("unit.dispatch", "PC-00"), ("incident.dispatched", str(incident))}
         unit_audit = next(a for a in audits if a.target_id == "PC-00")
         assert unit_audit.before["status"] == "AVAILABLE" and unit_audit.after["status"] == "DISPATCHED"
     # A second unit later keeps the first dispatch time and adds its own event.
@@ -290,7 +290,9 @@ def test_status_chain_stamps_assignment_unit_and_incident(city):
     with session_factory(city)() as s:
         kinds = s.scalars(select(models.IncidentEvent.kind).where(models.IncidentEvent.incident_id == incident)
                           .order_by(models.IncidentEvent.id)).all()
-        assert kinds == ["units_dispatched", "unit_status", "unit_status", "unit_status", "unit_status"]
+        # The lifecycle steps (dispatched, on_scene) come from ioc.workflow, the unit moves from dispatch.
+        assert kinds == ["dispatched", "units_dispatched", "unit_status", "on_scene", "unit_status", "unit_status",
+                         "unit_status"]
         assert s.scalar(select(func.count()).select_from(models.Audit)
                         .where(models.Audit.action == "unit.status")) == 8
     # The cleared unit can be sent again.

@@ -16,6 +16,7 @@ setup: $(VENV)/.runtime
 	$(PY) -m ioc city load
 
 test: $(VENV)/.dev browser
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 $(PY):

@@ -28,12 +28,11 @@ from ioc.citypack import CityPack
 from ioc.fusion import Candidate, FusionFinder, link
 from ioc.geo import DivisionIndex, to_wgs84_arrays
 from ioc.records import (
-    AlertRecord, IncidentRecord, ReadingRecord, Record, Reject, UnitStatusRecord,
+    IncidentRecord, ReadingRecord, Record, Reject, UnitStatusRecord,
 )
 from ioc.store import models
 from ioc.store.db import transaction
 from ioc.store.models import utcnow
-from ioc.store.upsert import upsert
 
 log = logging.getLogger(__name__)
 

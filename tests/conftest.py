@@ -22,6 +22,8 @@ from ioc import PROJECT_ROOT
 from ioc.config import Settings, load_settings
 from ioc.store.db import make_engine
 from ioc.store.migrate import upgrade
+from ioc.store.packload import load_pack_into_store
+from tests.factories import make_small_pack
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -116,3 +118,11 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     assert len(message.splitlines()) <= 2, message
     for fragment in fragments:
         assert fragment in message, message
+
+
+@pytest.fixture
+def pack(engine, tmp_path):
+    """The small four-division pack, mirrored into the store (orgs IOC, DEPT-POLICE, OFF-T01…T04)."""
+    city = make_small_pack(tmp_path)
+    load_pack_into_store(engine, city)
+    return city

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ioc import PROJECT_ROOT
+from sqlalchemy import select
+
+from ioc import PROJECT_ROOT, sla
+from ioc.actions import Actor
 
 from ioc.citypack import (
     KEY_POINT_FIELDS, ORG_FIELDS, UNIT_FIELDS, Division, Manifest, MapView, load_pack, write_divisions,
     write_manifest,
 )
+from ioc.store import models
+from ioc.store.db import transaction
 
 # Four 0.1° squares in a 2×2 grid: (code, name_zh, name_en, west, south).
 SQUARES = [
@@ -64,3 +71,45 @@ def _write_csv(file: Path, fields: list[str], rows: list[dict]) -> None:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+
+
+# --- command-chain builders ------------------------------------------------------------------
+
+T0 = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
+OFFICER = Actor("zhang", "duty_officer")
+OPERATOR = Actor("wang", "operator")
+VIEWER = Actor("wall", "viewer")
+LEADER = Actor("chen", "leader")
+_ids = itertools.count(1)
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def add_incident(engine, pack=None, **over) -> int:
+    """An incident as ingest would leave it (with SLA clocks when a pack is given)."""
+    values = dict(source="test", external_id=f"x-{next(_ids)}", channel="110", category="crime", priority="P2",
+                  status="new", reported_at=T0, district_code="T01", org_code="OFF-T01", lon=113.75, lat=22.95)
+    values |= over
+    values["sources"] = [{"source": values["source"], "external_id": values["external_id"],
+                          "channel": values["channel"]}]
+    with transaction(engine) as s:
+        incident = models.Incident(**values)
+        s.add(incident)
+        s.flush()
+        if pack is not None:
+            sla.apply_incident_clocks(s, incident, pack)
+        return incident.id
+
+
+def load(engine, model, key):
+    with transaction(engine) as s:
+        return s.get(model, key)
+
+
+def audits(engine, target_type: str, target_id) -> list[models.Audit]:
+    with transaction(engine) as s:
+        return list(s.scalars(select(models.Audit).where(models.Audit.target_type == target_type,
+                                                         models.Audit.target_id == str(target_id))
+                              .order_by(models.Audit.id)))

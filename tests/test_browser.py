@@ -2,7 +2,6 @@
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
 
 from ioc.config import load_settings
 from ioc.store.db import make_engine

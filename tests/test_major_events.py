@@ -13,7 +13,7 @@ import pytest
 from ioc import major_events
 from ioc.actions import Actor
 from ioc.errors import ActionRefused, Conflict, Forbidden, InvalidTransition, NotFound
-from tests.test_workflow import OFFICER, T0, VIEWER, add_incident, audits, minutes, pack  # noqa: F401
+from tests.factories import OFFICER, T0, VIEWER, add_incident, audits, minutes
 
 LEADER = Actor("chen", "leader")
 # An axis-aligned box in the north-east of division T04, so the test can check "inside" by hand.

@@ -12,8 +12,7 @@ from ioc.citypack import load_pack
 from ioc.errors import UserError
 from ioc.store import models
 from ioc.store.db import transaction
-from tests.factories import make_small_pack
-from tests.test_workflow import OFFICER, OPERATOR, T0, add_incident, load, minutes, pack  # noqa: F401
+from tests.factories import OFFICER, OPERATOR, T0, add_incident, load, make_small_pack, minutes
 
 DONGGUAN = load_pack(PROJECT_ROOT / "geodata" / "dongguan")
 

@@ -4,7 +4,6 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 

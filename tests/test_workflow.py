@@ -3,67 +3,15 @@ views, the timeline and audit trail, merge and split — on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-import itertools
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
 from ioc import sla, workflow
-from ioc.actions import Actor
 from ioc.errors import ActionRefused, Conflict, Forbidden, InvalidTransition
 from ioc.store import models
 from ioc.store.db import transaction
-from ioc.store.packload import load_pack_into_store
-from tests.factories import make_small_pack
-
-T0 = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
-OFFICER = Actor("zhang", "duty_officer")
-OPERATOR = Actor("wang", "operator")
-VIEWER = Actor("wall", "viewer")
-LEADER = Actor("chen", "leader")
-_ids = itertools.count(1)
-
-
-def minutes(n: float) -> datetime:
-    return T0 + timedelta(minutes=n)
-
-
-@pytest.fixture
-def pack(engine, tmp_path):
-    """The small four-division pack, mirrored into the store (orgs IOC, DEPT-POLICE, OFF-T01…T04)."""
-    city = make_small_pack(tmp_path)
-    load_pack_into_store(engine, city)
-    return city
-
-
-def add_incident(engine, pack=None, **over) -> int:
-    """An incident as ingest would leave it (with SLA clocks when a pack is given)."""
-    values = dict(source="test", external_id=f"x-{next(_ids)}", channel="110", category="crime", priority="P2",
-                  status="new", reported_at=T0, district_code="T01", org_code="OFF-T01", lon=113.75, lat=22.95)
-    values |= over
-    values["sources"] = [{"source": values["source"], "external_id": values["external_id"],
-                          "channel": values["channel"]}]
-    with transaction(engine) as s:
-        incident = models.Incident(**values)
-        s.add(incident)
-        s.flush()
-        if pack is not None:
-            sla.apply_incident_clocks(s, incident, pack)
-        return incident.id
-
-
-def load(engine, model, key):
-    with transaction(engine) as s:
-        return s.get(model, key)
-
-
-def audits(engine, target_type: str, target_id) -> list[models.Audit]:
-    with transaction(engine) as s:
-        return list(s.scalars(select(models.Audit).where(models.Audit.target_type == target_type,
-                                                         models.Audit.target_id == str(target_id))
-                              .order_by(models.Audit.id)))
-
+from tests.factories import LEADER, OFFICER, OPERATOR, VIEWER, add_incident, audits, load, minutes
 
 # --- the whole life ---------------------------------------------------------------------------
 

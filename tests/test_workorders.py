@@ -11,7 +11,7 @@ from ioc.actions import Actor
 from ioc.errors import ActionRefused, Conflict, Forbidden, InvalidTransition, NotFound
 from ioc.store import models
 from ioc.store.db import transaction
-from tests.test_workflow import OFFICER, OPERATOR, VIEWER, add_incident, audits, load, minutes, pack  # noqa: F401
+from tests.factories import OFFICER, OPERATOR, VIEWER, add_incident, audits, load, minutes
 
 TOWN = Actor("li", "handler", "OFF-T01")
 POLICE = Actor("zhao", "handler", "DEPT-POLICE")

@@ -7,6 +7,7 @@ document cannot drift from the routes. Errors are JSON ``{"error": message}``, n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,7 +65,8 @@ def endpoint(method: str, path: str, summary: str, params: tuple[Param, ...] = (
             result = fn(actor, **kwargs) if auth else fn(**kwargs)
             return result if isinstance(result, Response) else jsonify(result)
 
-        view.__name__ = f"{fn.__name__}_{method.lower()}"
+        # A unique endpoint name per route, even for views made in a loop.
+        view.__name__ = method.lower() + re.sub(r"[^a-z0-9]+", "_", path.lower())
         flask_path = PREFIX + path.replace("{", "<").replace("}", ">")
         bp.add_url_rule(flask_path, view_func=view, methods=[method])
         return fn
@@ -276,3 +278,7 @@ def openapi_document() -> dict[str, Any]:
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": paths,
     }
+
+
+# The action endpoints register themselves on ``bp`` when imported.
+from ioc import api_actions  # noqa: E402, F401

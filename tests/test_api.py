@@ -170,3 +170,76 @@ def test_kiosk_link_views_until_revoked(site):
     assert refused.status_code == 302 and "error=" in refused.headers["Location"]
     with pytest.raises(Exception, match="may not"):
         create_kiosk_link(engine, Actor("wall", "viewer"), "x", "test-secret")
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+def post(site, path, headers, **data):
+    return site.post(path, json=data, headers=headers)
+
+
+def test_incident_steps_check_version_and_role(site):
+    wall = {"Authorization": f"Bearer {create_token_for(site, 'wall1', 'viewer')}"}
+    refused = post(site, "/api/v1/incidents/3/acknowledge", wall, version=1)
+    assert refused.status_code == 403 and "may not" in refused.get_json()["error"]
+    ok = post(site, "/api/v1/incidents/3/acknowledge", site.duty, version=1)
+    assert ok.status_code == 200 and ok.get_json()["status"] == "acknowledged" and ok.get_json()["version"] == 2
+    stale = post(site, "/api/v1/incidents/3/resolve", site.duty, version=1)
+    assert stale.status_code == 409 and "reload" in stale.get_json()["error"]
+    wrong = post(site, "/api/v1/incidents/3/acknowledge", site.duty, version=2)
+    assert wrong.status_code == 409 and "acknowledged" in wrong.get_json()["error"]
+    assert post(site, "/api/v1/incidents/3/cancel", site.duty, version=2).status_code == 400  # reason required
+    history = site.get("/api/v1/incidents/3", headers=site.duty).get_json()["timeline"]
+    assert [e["kind"] for e in history] == ["created", "acknowledged"]
+
+
+def create_token_for(site, name, role, org=None):
+    add_user(site.runtime.engine, name, role, "long-enough-1", org_code=org)
+    return create_token(site.runtime.engine, name)
+
+
+def test_dispatch_through_the_api(site):
+    recs = site.get("/api/v1/incidents/5/recommendations", headers=site.duty).get_json()["items"]
+    assert recs and recs[0]["unit_type"] == "police_car" and recs[0]["eta_min"] > 0
+    sent = post(site, "/api/v1/incidents/5/dispatch", site.duty, units=[recs[0]["unit_id"]])
+    assert sent.status_code == 200
+    [assignment] = sent.get_json()["assignments"]
+    again = post(site, "/api/v1/incidents/6/dispatch", site.duty, units=[recs[0]["unit_id"]])
+    assert again.status_code == 409 and "already" in again.get_json()["error"]
+    moved = post(site, f"/api/v1/assignments/{assignment['id']}/status", site.duty, status="ON_SCENE")
+    assert moved.status_code == 200 and moved.get_json()["status"] == "ON_SCENE"
+    assert site.get("/api/v1/incidents/5", headers=site.duty).get_json()["status"] == "on_scene"
+
+
+def test_work_order_loop_through_the_api(site):
+    made = post(site, "/api/v1/incidents/7/work-orders", site.duty, orgs=["OFF-T01"], note="请处理")
+    assert made.status_code == 200
+    order = made.get_json()["items"][0]
+    oid = order["id"]
+    other = {"Authorization": f"Bearer {create_token_for(site, 'hand2', 'handler', 'OFF-T02')}"}
+    assert post(site, f"/api/v1/work-orders/{oid}/accept", other).status_code == 403
+    assert post(site, f"/api/v1/work-orders/{oid}/accept", site.hand, version=order["version"]).status_code == 200
+    bad_photo = post(site, f"/api/v1/work-orders/{oid}/feedback", site.hand, text="已清理", photo_url="file:///x")
+    assert bad_photo.status_code == 400
+    assert post(site, f"/api/v1/work-orders/{oid}/feedback", site.hand, text="已清理",
+                photo_url="https://img.example/1.jpg").status_code == 200
+    assert post(site, f"/api/v1/work-orders/{oid}/done", site.hand).status_code == 200
+    verified = post(site, f"/api/v1/work-orders/{oid}/verify", site.duty)
+    assert verified.status_code == 200 and verified.get_json()["status"] == "verified"
+    assert site.get("/api/v1/incidents/7", headers=site.duty).get_json()["status"] == "resolved"
+
+
+def test_kpis_and_major_events_through_the_api(site):
+    body = site.get("/api/v1/kpis?from=2026-07-01T08:00:00%2B08:00&to=2026-07-01T10:00:00%2B08:00&by=category",
+                    headers=site.duty).get_json()
+    rows = {r["group"]: r for r in body["rows"]}
+    assert rows["crime"]["incidents"] == 8 and rows["garbage"]["incidents"] == 4
+    assert site.get("/api/v1/kpis?by=planet", headers=site.duty).status_code == 400
+    made = post(site, "/api/v1/major-events", site.duty, name="台风“海鸥”", kind="typhoon",
+                started_at="2026-07-01T09:00:00+08:00", categories=["garbage"])
+    assert made.status_code == 200
+    eid = made.get_json()["id"]
+    items = site.get(f"/api/v1/major-events/{eid}/incidents", headers=site.duty).get_json()["items"]
+    assert sorted(i["external_id"] for i in items) == ["i0", "i3", "i6", "i9"]
+    assert site.get("/api/v1/major-events", headers=site.duty).get_json()["items"][0]["name"] == "台风“海鸥”"

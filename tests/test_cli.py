@@ -135,3 +135,34 @@ def test_bad_config_file_names_the_key(cli):
 def test_unreachable_database_is_one_line(cli):
     cli.env["IOC_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     assert_one_line_error(cli("db", "upgrade"), "cannot be reached")
+
+
+def test_export_for_leaders_and_scripts(ready, tmp_path):
+    import csv as csvlib
+
+    from feeds.base import RawItem
+    from ioc.ingest import FeedContext, ingest_batch
+    from ioc.records import IncidentRecord
+
+    runtime = open_runtime(ready.settings())
+    rows = [RawItem(f"e{n}", json.dumps({
+        "external_id": f"e{n}", "channel": "110", "category": "crime" if n % 2 else "fire",
+        "reported_at": f"2026-07-01T0{n}:00:00+08:00", "lon": 113.70 + 0.05 * n, "lat": 22.95}))
+        for n in range(6)]
+    ctx = FeedContext.for_feed("police", "test", "wgs84", runtime.pack)
+    ingest_batch(runtime.engine, ctx, rows, lambda item: [IncidentRecord(**json.loads(item.payload))])
+
+    as_json = ready("export", "incidents", "--format", "json", "--category", "crime", "--since", "2026-07-01T02:00")
+    assert as_json.returncode == 0, as_json.stderr
+    assert sorted(i["external_id"] for i in json.loads(as_json.stdout)) == ["e3", "e5"]
+    out = tmp_path / "incidents.csv"
+    to_file = ready("export", "incidents", "--format", "csv", "--out", str(out))
+    assert "wrote 6 incidents" in to_file.stderr
+    with out.open(encoding="utf-8-sig") as fh:
+        records = list(csvlib.DictReader(fh))
+    assert len(records) == 6 and records[0]["district_code"].startswith("4419")
+    kpis = ready("export", "kpis", "--format", "json", "--by", "category",
+                 "--since", "2026-07-01T00:00", "--until", "2026-07-01T12:00")
+    groups = {r["group"]: r["incidents"] for r in json.loads(kpis.stdout)}
+    assert groups == {"crime": 3, "fire": 3}
+    assert_one_line_error(ready("export", "incidents", "--since", "last tuesday"), "--since")

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     app.server.config[context.KEY] = runtime
     app.server.secret_key = runtime.secret_key
-    app.server.register_blueprint(api.bp)
+    api.install(app.server)
     session.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
     for part in (frame, map_page):

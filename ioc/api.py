@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -72,6 +73,25 @@ def endpoint(method: str, path: str, summary: str, params: tuple[Param, ...] = (
         return fn
 
     return wrap
+
+
+class CityJSON(DefaultJSONProvider):
+    """JSON whose times are ISO 8601 in the city's timezone (not Flask's HTTP-date default)."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.astimezone(runtime().pack.timezone).isoformat()
+        return super().default(o)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("ensure_ascii", False)
+        return super().dumps(obj, **kwargs)
+
+
+def install(server: Flask) -> None:
+    """Add the API (and /healthz) to the web app's Flask server."""
+    server.json = CityJSON(server)
+    server.register_blueprint(bp)
 
 
 def runtime() -> Runtime:

@@ -64,6 +64,7 @@ class Manifest(_Row):
     adcode: str = ""
     bbox: tuple[float, float, float, float] = Field(description="west, south, east, north")
     map: MapView
+    grid_cell_m: float = Field(default=100.0, gt=0, description="unit-grid cell size (万米单元网格: 100 m)")
     boundaries: Literal["approximate", "imported"] = "approximate"
     boundaries_note: str = ""
 

@@ -455,7 +455,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out.open("w", encoding="utf-8-sig" if args.format == "csv" else "utf-8", newline="") \
         if args.out else sys.stdout
     try:
-        exports.write(rows, args.format, out)
+        exports.write(rows, args.format, out, rt.pack.timezone)
     finally:
         if args.out:
             out.close()

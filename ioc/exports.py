@@ -78,7 +78,9 @@ def _all_pages(fetch) -> list[dict[str, Any]]:
             return out
 
 
-def write(data: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
+def write(data: list[dict[str, Any]], fmt: str, out: IO[str], tz: ZoneInfo) -> None:
+    """CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese) or JSON; times in ``tz``."""
+    data = [{k: _cell(v, tz) for k, v in row.items()} for row in data]
     if fmt == "json":
         json.dump(data, out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -91,3 +93,13 @@ def write(data: list[dict[str, Any]], fmt: str, out: IO[str]) -> None:
     for row in data:
         writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
                          for k, v in row.items()})
+
+
+def _cell(value: Any, tz: ZoneInfo) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, list):
+        return [_cell(v, tz) for v in value]
+    if isinstance(value, dict):
+        return {k: _cell(v, tz) for k, v in value.items()}
+    return value

@@ -235,3 +235,16 @@ class DivisionIndex:
         firsts = np.unique(point_idx, return_index=True)[1]
         hits[point_idx[firsts]] = div_idx[firsts]
         return hits
+
+
+def grid_codes(districts: Sequence[str | None], lons: np.ndarray, lats: np.ndarray,
+               bbox: tuple[float, float, float, float], cell_m: float) -> list[str | None]:
+    """Unit-grid cell codes (万米单元网格: ``cell_m`` squares from the city's south-west corner),
+    as ``<division>-<row><col>``; None where the point has no division."""
+    west, south, _east, _north = bbox
+    mid_lat = np.radians((bbox[1] + bbox[3]) / 2)
+    dx = cell_m / (111_320.0 * np.cos(mid_lat))
+    dy = cell_m / 110_574.0
+    cols = np.floor((np.asarray(lons, dtype=float) - west) / dx)
+    rows = np.floor((np.asarray(lats, dtype=float) - south) / dy)
+    return [f"{d}-{int(r):04d}{int(c):04d}" if d else None for d, r, c in zip(districts, rows, cols)]

@@ -26,7 +26,7 @@ from ioc import alerts, dispatch, sensors, sla
 from ioc.actions import Actor
 from ioc.citypack import CityPack
 from ioc.fusion import Candidate, FusionFinder, link
-from ioc.geo import DivisionIndex, to_wgs84_arrays
+from ioc.geo import DivisionIndex, grid_codes, to_wgs84_arrays
 from ioc.records import (
     IncidentRecord, ReadingRecord, Record, Reject, UnitStatusRecord,
 )
@@ -44,7 +44,8 @@ STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "o
 # A unit status reported by a CAD feed, as the assignment status it means.
 UNIT_TO_ASSIGNMENT = {"EN_ROUTE": "EN_ROUTE", "ON_SCENE": "ON_SCENE", "CLEARED": "CLEARED", "AVAILABLE": "CLEARED"}
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
-                        "lon", "lat", "location_flag", "district_code", "org_code", "reported_at", "closed_at", "extra")
+                        "lon", "lat", "location_flag", "district_code", "grid_code", "org_code", "reported_at",
+                        "closed_at", "extra")
 
 
 @dataclass
@@ -233,6 +234,7 @@ class _Place:
     lat: float | None
     flag: str | None
     district: str | None
+    grid: str | None = None
 
 
 def _locate(ctx: FeedContext, records: list[Record]) -> dict[int, _Place]:
@@ -254,13 +256,14 @@ def check_points(ctx: FeedContext, lons: np.ndarray, lats: np.ndarray) -> list[_
     safe_lons, safe_lats = np.where(missing, 0.0, lons), np.where(missing, 0.0, lats)
     wlon, wlat = to_wgs84_arrays(safe_lons, safe_lats, ctx.crs)
     districts = ctx.index.locate_many(wlon, wlat)
+    grids = grid_codes(districts, wlon, wlat, ctx.pack.manifest.bbox, ctx.pack.manifest.grid_cell_m)
     places = []
     for i in range(len(lons)):
         if missing[i]:
             places.append(_Place(None, None, "missing", None))
             continue
         flag = "swapped" if swap[i] else (None if districts[i] else "outside")
-        places.append(_Place(round(float(wlon[i]), 6), round(float(wlat[i]), 6), flag, districts[i]))
+        places.append(_Place(round(float(wlon[i]), 6), round(float(wlat[i]), 6), flag, districts[i], grids[i]))
     return places
 
 
@@ -318,6 +321,7 @@ def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) ->
         "priority": record.priority, "status": record.status, "title": record.title or record.type,
         "description": record.description, "address": record.address, "lon": place.lon, "lat": place.lat,
         "location_flag": place.flag, "district_code": place.district,
+        "grid_code": record.extra.get("grid_code") or place.grid,  # the source's own grid when it has one
         "org_code": route(ctx.pack, record.category, place.district),
         "reported_at": record.reported_at, "closed_at": record.closed_at,
         "extra": {**record.extra, **({"source_status": record.source_status} if record.source_status else {})},

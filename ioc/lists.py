@@ -1,7 +1,8 @@
 """Filtered, paged lists and details: what the API, the exports and the boards read.
 
-Every function returns plain JSON-ready dicts (times as ISO 8601 with offset). Filters are a
-fixed whitelist, so nothing a caller sends reaches SQL except as a bound value.
+Every function returns plain dicts; times stay aware datetimes so that each edge (the API's
+JSON, the exports) writes them in the city's timezone. Filters are a fixed whitelist, so
+nothing a caller sends reaches SQL except as a bound value.
 """
 
 from __future__ import annotations
@@ -36,11 +37,7 @@ ALERT_FIELDS = ("id", "feed", "sender", "identifier", "sent", "status", "msg_typ
 
 
 def as_dict(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for name in fields:
-        value = getattr(row, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
+    return {name: getattr(row, name) for name in fields}
 
 
 @dataclass
@@ -105,7 +102,7 @@ def incident_detail(engine: Engine, incident_id: int) -> dict[str, Any]:
             raise NotFound(f"incident {incident_id} does not exist")
         detail = as_dict(incident, INCIDENT_FIELDS)
         detail["timeline"] = [
-            {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data}
+            {"at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data}
             for e in session.scalars(select(models.IncidentEvent).where(models.IncidentEvent.incident_id == incident_id)
                                      .order_by(models.IncidentEvent.at, models.IncidentEvent.id))
         ]

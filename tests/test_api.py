@@ -105,6 +105,7 @@ def test_bad_parameters_are_json_errors(site, query, message):
 def test_incident_detail_has_timeline_and_missing_is_404(site):
     detail = site.get("/api/v1/incidents/1", headers=site.duty).get_json()
     assert detail["external_id"] == "i0" and detail["timeline"][0]["kind"] == "created"
+    assert detail["reported_at"] == "2026-07-01T09:00:00+08:00"  # in the city's time
     assert detail["work_orders"][0]["org_code"] == "OFF-T01"
     assert {"assignments", "linked_reports"} <= detail.keys()
     for path in ("/api/v1/incidents/999", "/api/v1/incidents/abc"):

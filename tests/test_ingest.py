@@ -72,6 +72,9 @@ def test_batch_lands_every_item_and_enriches(city):
     assert (report.fetched, report.stored, report.rejected) == (2, 2, [])
     a1, a2 = incident(engine, "a1"), incident(engine, "a2")
     assert (a1.district_code, a1.org_code) == ("T01", "DEPT-POLICE")  # police matter → police
+    # The 100 m unit-grid cell: 113.75 E is ~5.1 km east and 22.95 N ~5.5 km north of the city's
+    # south-west corner (113.70, 22.90): row 55, column 51.
+    assert a1.grid_code == "T01-00550051"
     assert (a2.district_code, a2.org_code) == ("T04", "OFF-T04")  # garbage → the town's office
     assert count(engine, models.RawRecord, models.RawRecord.outcome == "accepted") == 2
     assert count(engine, models.IncidentEvent, models.IncidentEvent.kind == "created") == 2

@@ -27,6 +27,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "map.boundaries_imported": ("边界来自导入文件", "Outlines imported from a boundary file"),
     "map.no_tiles": ("未配置底图，仅显示边界与点位", "No base map configured: outlines and points only"),
     "map.division": ("镇街", "Division"),
+    "map.divisions": ("镇街", "Divisions"),
     "map.code": ("代码", "Code"),
     "map.population": ("常住人口（2020）", "Population (2020)"),
     "map.area": ("面积", "Area"),

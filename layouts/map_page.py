@@ -51,7 +51,6 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
 
 
 def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
-    view = rt.pack.manifest.map
     web = rt.settings.web
     children = []
     if web.tile_url:
@@ -87,10 +86,10 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
     ]
     children.append(dl.LayersControl(overlays, position="topright", collapsed=False))
     children.append(dl.ScaleControl(position="bottomleft", imperial=False))
-    lon, lat = view.center
     west, south, east, north = rt.pack.manifest.bbox
+    # The whole city fills the map whatever the screen size (Leaflet fits the bounds).
     return dl.Map(
-        id="city-map", center=[lat, lon], zoom=view.zoom, bounds=[[south, west], [north, east]],
+        id="city-map", bounds=[[south, west], [north, east]], boundsOptions={"padding": [10, 10]},
         preferCanvas=True, zoomSnap=0.25,
         children=children, className="city-map", attributionControl=bool(web.tile_url),
     )
@@ -113,7 +112,7 @@ def _side_panel(rt, points: dict[str, dict], lang: str) -> list:
         html.H2(manifest.name_en if lang == "en" else manifest.name_zh),
         html.Div(id="live-panel", className="live-panel"),
         html.Div(className="tiles", children=[
-            _tile(t("map.division", lang), f"{totals['divisions']}"),
+            _tile(t("map.divisions", lang), f"{totals['divisions']}"),
             _tile(t("map.population", lang), f"{totals['population'] / 10_000:,.1f}",
                   "万人" if lang == "zh-CN" else "×10k people"),
         ]),

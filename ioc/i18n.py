@@ -16,10 +16,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "app.title": ("城市运行管理中心", "City Operations Centre"),
     "nav.map": ("城市地图", "City map"),
     "lang.switch": ("English", "中文"),
-    "frame.demo_data": ("演示数据", "Demo data"),
     # map page
     "map.layers": ("图层", "Layers"),
-    "map.divisions": ("镇街边界", "Division outlines"),
     "map.boundaries_approximate": (
         "边界为近似示意，可导入官方边界文件替换",
         "Outlines are approximate; import an official boundary file to replace them",
@@ -27,7 +25,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "map.boundaries_imported": ("边界来自导入文件", "Outlines imported from a boundary file"),
     "map.no_tiles": ("未配置底图，仅显示边界与点位", "No base map configured: outlines and points only"),
     "map.division": ("镇街", "Division"),
-    "map.divisions": ("镇街", "Divisions"),
+    "map.division_count": ("镇街", "Divisions"),
     "map.code": ("代码", "Code"),
     "map.population": ("常住人口（2020）", "Population (2020)"),
     "map.area": ("面积", "Area"),
@@ -37,7 +35,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "库中还没有城市数据。运行 `python -m ioc city load` 载入城市包。",
         "No city data in the store yet. Run `python -m ioc city load` to load the city pack.",
     ),
-    "map.total": ("合计", "Total"),
     "unit.people": ("人", "people"),
     "unit.km2": ("平方公里", "km²"),
     "map.incidents": ("在办事件", "Open incidents"),

@@ -46,6 +46,7 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
         html.Div(className="map-wrap", children=_map(rt, districts, points, lang)),
         html.Aside(className="side", children=_side_panel(rt, points, lang)),
         dcc.Store(id="live-version"),
+        dcc.Store(id="city-bounds", data=_bounds(rt)),
         dcc.Interval(id="live-tick", interval=LIVE_REFRESH_MS),
     ])
 
@@ -86,13 +87,17 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
     ]
     children.append(dl.LayersControl(overlays, position="topright", collapsed=False))
     children.append(dl.ScaleControl(position="bottomleft", imperial=False))
-    west, south, east, north = rt.pack.manifest.bbox
-    # The whole city fills the map whatever the screen size (Leaflet fits the bounds).
+    view = rt.pack.manifest.map
     return dl.Map(
-        id="city-map", bounds=[[south, west], [north, east]], boundsOptions={"padding": [10, 10]},
+        id="city-map", center=[view.center[1], view.center[0]], zoom=view.zoom,
         preferCanvas=True, zoomSnap=0.25,
         children=children, className="city-map", attributionControl=bool(web.tile_url),
     )
+
+
+def _bounds(rt) -> list[list[float]]:
+    west, south, east, north = rt.pack.manifest.bbox
+    return [[south, west], [north, east]]
 
 
 def _side_panel(rt, points: dict[str, dict], lang: str) -> list:
@@ -112,7 +117,7 @@ def _side_panel(rt, points: dict[str, dict], lang: str) -> list:
         html.H2(manifest.name_en if lang == "en" else manifest.name_zh),
         html.Div(id="live-panel", className="live-panel"),
         html.Div(className="tiles", children=[
-            _tile(t("map.divisions", lang), f"{totals['divisions']}"),
+            _tile(t("map.division_count", lang), f"{totals['divisions']}"),
             _tile(t("map.population", lang), f"{totals['population'] / 10_000:,.1f}",
                   "万人" if lang == "zh-CN" else "×10k people"),
         ]),
@@ -131,6 +136,9 @@ def _tile(label: str, value: str, unit: str = "") -> html.Div:
 
 
 def register(app: dash.Dash) -> None:
+    # Once drawn, fit the whole city to whatever screen this is (a wall or a laptop).
+    app.clientside_callback("function (bounds) { return {bounds: bounds, transition: 'fitBounds'}; }",
+                            Output("city-map", "viewport"), Input("city-bounds", "data"))
     app.callback(
         Output("incident-layer", "data"), Output("unit-layer", "data"), Output("live-panel", "children"),
         Output("live-version", "data"),

@@ -39,3 +39,15 @@ def test_every_command_is_documented():
     sub = next(a for a in parser._actions if a.dest == "command")
     for name in sub.choices:
         assert re.search(rf"^\| `{name}\b", README, re.M), f"`{name}` is not in README's command table"
+
+
+def test_every_screen_word_has_both_languages_and_every_key_is_used():
+    from ioc.i18n import MESSAGES
+
+    code = "".join(p.read_text(encoding="utf-8") for folder in ("layouts", "ioc") for p in
+                   (PROJECT_ROOT / folder).rglob("*.py") if p.name != "i18n.py")
+    for key, (zh, en) in MESSAGES.items():
+        assert zh.strip() and en.strip(), key
+        prefix = key.split(".")[0] + "."
+        assert key in code or f'"{prefix}"' in code or f"'{prefix}'" in code or f'f"{prefix}' in code, \
+            f"{key} is never shown"

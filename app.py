@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.no_demo:
             settings.demo.enabled = False
+        _check_free(settings.web.host, settings.web.port, "[web] port")
+        if settings.demo.enabled and not args.no_worker:
+            _check_free("127.0.0.1", settings.demo.port, "[demo] port")
         app = create_app(settings)
         if not args.no_worker:
             start_embedded_worker(app.server.config[context.KEY])
@@ -101,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     log.info("City IOC on http://%s:%s", settings.web.host, settings.web.port)
     app.run(host=settings.web.host, port=settings.web.port, debug=False)
     return 0
+
+
+def _check_free(host: str, port: int, setting: str) -> None:
+    """A port already taken is a clear message, not a traceback from deep inside the server."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise UserError(f"{host}:{port} is already in use (is City IOC already running?); "
+                            f"stop it or choose another {setting}") from None
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def new_call(world: Any, rng: random.Random, centre: str, category: str, t: floa
     vendor, types = CALL_TYPES.get(category, ("其他", [("9999", "其他")]))
     code, name = rng.choice(types)
     priority = 1 + _weighted_index(rng, PRIORITY_WEIGHTS.get(category, DEFAULT_PRIORITY))
-    place = _call_place(world, rng, category)
+    place = world.places.report_place(rng, category, near_flood_point=0.7)
     incident = CadIncident(
         id=f"{CENTRE_PREFIX[centre]}{number}", centre=centre, received_at=t, category=category,
         type_code=code, type_name=name, vendor_category=vendor, priority=priority, place=place,
@@ -200,12 +200,6 @@ def _on_scene_seconds(rng: random.Random, centre: str, category: str) -> float:
     return rng.uniform(600, 2400)
 
 
-def _call_place(world: Any, rng: random.Random, category: str) -> Place:
-    if category == "waterlogging" and rng.random() < 0.7:
-        points = world.places.kind("flood_point")
-        if points:
-            return world.places.place_near(rng, rng.choice(points))
-    return world.places.random_place(rng)
 
 
 def _nearest_hospital(world: Any, scene: tuple[float, float]) -> tuple[float, float] | None:

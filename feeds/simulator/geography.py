@@ -93,6 +93,15 @@ class Places:
                 return self._place(rng, lon, lat, division)
         return self.random_place(rng, division)
 
+    def report_place(self, rng: random.Random, category: str, near_flood_point: float) -> Place:
+        """Where a report comes from: waterlogging mostly at the flood-prone points, else anywhere
+        by population."""
+        if category == "waterlogging" and rng.random() < near_flood_point:
+            points = self.kind("flood_point")
+            if points:
+                return self.place_near(rng, rng.choice(points))
+        return self.random_place(rng)
+
     def locate(self, lon: float, lat: float) -> Division | None:
         for d in self.divisions:
             if shapely.contains_xy(d.shape, lon, lat):
@@ -130,3 +139,13 @@ def offset(lon: float, lat: float, metres: float, bearing_deg: float) -> tuple[f
 def interpolate(a: tuple[float, float], b: tuple[float, float], fraction: float) -> tuple[float, float]:
     f = min(max(fraction, 0.0), 1.0)
     return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f
+
+
+def pick(rng: random.Random, weights: dict[str, float]) -> str:
+    """A key drawn with probability proportional to its weight."""
+    x = rng.random() * sum(weights.values())
+    for key, w in weights.items():
+        x -= w
+        if x < 0:
+            return key
+    return key

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from feeds.simulator.geography import Place
+from feeds.simulator.geography import Place, pick
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,12 @@ class HotlineRequest:
 def new_request(world: Any, rng: random.Random, category: str, t: float, number: str) -> HotlineRequest:
     """A 12345 contact at ``t`` and its way to closure."""
     service = SERVICE_BY_CATEGORY.get(category) or SERVICE_BY_CATEGORY["complaint"]
-    place = _request_place(world, rng, category)
+    place = world.places.report_place(rng, category, near_flood_point=0.6)
     request = HotlineRequest(
         id=f"{number}", service=service, requested=t, place=place,
         description=f"市民来电反映：{place.address}{service.description}问题，请尽快处理。",
         agency=service.agency.replace("{town}", f"{place.division.name_zh}办事处"),
-        channel=_pick(rng, CONTACT_CHANNELS), has_location=rng.random() < 0.95, updated=t,
+        channel=pick(rng, CONTACT_CHANNELS), has_location=rng.random() < 0.95, updated=t,
     )
     world.at(t, f"req|{request.id}", world.requested, request)
     if service.code in ANSWERED_ON_CALL:
@@ -107,18 +107,4 @@ def _close(world: Any, request: HotlineRequest, t: float, notes: str) -> None:
     world.touched(request, t)
 
 
-def _request_place(world: Any, rng: random.Random, category: str) -> Place:
-    if category == "waterlogging" and rng.random() < 0.6:
-        points = world.places.kind("flood_point")
-        if points:
-            return world.places.place_near(rng, rng.choice(points))
-    return world.places.random_place(rng)
 
-
-def _pick(rng: random.Random, weights: dict[str, float]) -> str:
-    x = rng.random() * sum(weights.values())
-    for key, w in weights.items():
-        x -= w
-        if x < 0:
-            return key
-    return key

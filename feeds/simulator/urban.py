@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from feeds.simulator.geography import Place
+from feeds.simulator.geography import Place, pick
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class Detection:
 def new_case(world: Any, rng: random.Random, category: str, t: float, number: str) -> UrbanCase:
     """Create a case reported at ``t`` and schedule every state it will pass through."""
     case_class, major, minor = rng.choice(CASE_CLASSES.get(category, [("事件", "其他", "其他")]))
-    place = _case_place(world, rng, category)
-    source = _pick(rng, SOURCES)
+    place = world.places.report_place(rng, category, near_flood_point=0.7)
+    source = pick(rng, SOURCES)
     case = UrbanCase(
         case_no=f"DG{number}", source=source, case_class=case_class, major=major, minor=minor,
         category=category, place=place, description=f"{place.address}{DETAILS.get(minor, minor)}",
@@ -153,18 +153,4 @@ def _camera(world: Any, rng: random.Random, cameras: list[Any]) -> Any:
     return rng.choice(local or cameras)
 
 
-def _case_place(world: Any, rng: random.Random, category: str) -> Place:
-    if category == "waterlogging" and rng.random() < 0.7:
-        points = world.places.kind("flood_point")
-        if points:
-            return world.places.place_near(rng, rng.choice(points))
-    return world.places.random_place(rng)
 
-
-def _pick(rng: random.Random, weights: dict[str, float]) -> str:
-    x = rng.random() * sum(weights.values())
-    for key, w in weights.items():
-        x -= w
-        if x < 0:
-            return key
-    return key

@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, get, register
+from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, decode_text, get, register
 from ioc.records import CATEGORIES, INCIDENT_STATUSES, AssignmentRecord, IncidentRecord, Record, Reject, UnitStatusRecord
 
 log = logging.getLogger(__name__)
@@ -271,9 +271,9 @@ def fetch_page(
     """One page of a ``{key: [...], "next_since": ..., "has_more": ...}`` endpoint."""
     response = get(client, url, since=since, limit=limit)
     try:
-        body = response.json()
+        body = json.loads(decode_text(response.content))  # UTF-8 (BOM or not) or GBK / GB18030
         objs = body[key]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, Reject):
         raise ValueError(f"{url}: expected a JSON object with a {key!r} list") from None
     if not isinstance(objs, list):
         raise ValueError(f"{url}: {key!r} is not a list")

@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from pydantic import AwareDatetime, Field, field_validator
 
-from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, get, register
-from feeds.cap import load_xml
+from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, decode_text, get, register
+from feeds.cap import decode_xml, load_xml
 from ioc.records import CATEGORIES, INCIDENT_STATUSES, PRIORITIES, Channel, IncidentRecord, Record, Reject
 
 log = logging.getLogger(__name__)
@@ -297,15 +297,15 @@ def read_list(response: httpx.Response, element: str) -> list[Any]:
     """The JSON array (objects) or the XML children named ``element`` (elements) of a list answer."""
     if response.content.lstrip()[:1] == b"<":
         try:
-            root = load_xml(response.text)
+            root = load_xml(decode_xml(response.content))
         except Reject as exc:
             raise ValueError(f"{response.url}: {exc}") from None
         if root.tag == "errors":
             raise ValueError(f"{response.url}: server error: {root.findtext('error/description') or 'no description'}")
         return root.findall(element)
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(decode_text(response.content))  # UTF-8 (BOM or not) or GBK / GB18030
+    except (ValueError, Reject):
         raise ValueError(f"{response.url}: neither JSON nor XML") from None
     if isinstance(body, dict):
         body = body.get("service_requests", body.get("requests", body.get("services")))

@@ -177,3 +177,22 @@ def test_unchanged_record_hashes_the_same_whatever_the_key_order():
     obj = fixture("police_incidents_page1.json")["incidents"][0]
     shuffled = dict(reversed(list(obj.items())))
     assert RawItem(None, dump(obj)).content_hash == RawItem(None, dump(shuffled)).content_hash
+
+
+def test_cad_pages_in_gbk_or_with_a_bom_read_correctly(httpserver):
+    """Chinese sources send GBK or UTF-8 with a BOM; both read the same as plain UTF-8."""
+    page = {"incidents": [{"id": "110-GBK-1", "received_at": "2026-07-01T09:00:00+08:00", "type_code": "交通事故",
+                           "type_name": "交通事故", "category": "traffic_accident", "priority": 2, "status": "new",
+                           "address": "东莞大道与鸿福路交叉口", "lon": 113.75, "lat": 23.02, "units": []}],
+            "next_since": "1", "has_more": False}
+    text = json.dumps(page, ensure_ascii=False)
+    adapter = PoliceCadAdapter(FeedSettings(name="p", kind="police_cad", base_url=httpserver.url_for("/cad")),
+                               PoliceCadAdapter.Config(base_url=httpserver.url_for("/cad")))
+    for body in (text.encode("gbk"), b"\xef\xbb\xbf" + text.encode("utf-8")):
+        httpserver.clear()
+        httpserver.expect_request("/cad/incidents").respond_with_data(body, content_type="application/json")
+        httpserver.expect_request("/cad/units").respond_with_json({"units": [], "next_since": "0", "has_more": False})
+        with httpx.Client() as client:
+            [item] = adapter.fetch(None, client).items
+        [record] = adapter.parse(item)
+        assert record.address == "东莞大道与鸿福路交叉口" and record.type == "交通事故"

@@ -566,3 +566,16 @@ def test_raw_items_are_stable_for_unchanged_records(sim):
         a = adapter.fetch(None, client).items
         b = adapter.fetch(None, client).items
     assert a and [i.content_hash for i in a] == [i.content_hash for i in b]
+
+
+def test_a_fast_run_replays_the_past_and_never_runs_ahead_of_the_wall_clock(pack):
+    from feeds.simulator.world import REPLAY_HOURS, World
+
+    ticks = [0.0]
+    world = World(pack, speed=60, seed=5, backfill_hours=0, clock=lambda: ticks[0])
+    wall = world.catch_up_to
+    assert world.now() == pytest.approx(wall - REPLAY_HOURS * 3600, abs=1)
+    ticks[0] = 600.0  # ten real minutes at ×60: ten sim-hours later, still in the past
+    assert world.now() == pytest.approx(wall - 2 * 3600, abs=1)
+    ticks[0] = 3600.0  # an hour later the replay has caught up and runs at real time
+    assert world.now() == pytest.approx(wall + 3600, abs=1)

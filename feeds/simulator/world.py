@@ -1,6 +1,8 @@
 """The demo city's state and its clock: what has happened up to now, generated lazily.
 
 Sim time is ``start + (clock() - clock at start) × speed + manual offset`` (epoch seconds).
+Faster than real time (``speed`` > 1) the run starts ``REPLAY_HOURS`` in the past and, once it
+has caught up with the wall clock, goes on at real time.
 Nothing runs on its own: whenever someone asks (an HTTP request, the light background tick, a
 test calling ``advance``), ``step`` generates the arrivals of every whole minute up to now and
 then plays every scheduled event up to now in time order. Each arrival draws from a random
@@ -96,6 +98,9 @@ class ChangeLog:
             del column[:k]
 
 
+REPLAY_HOURS = 12.0  # how far back a faster-than-real-time run starts (a typhoon's whole story)
+
+
 class World:
     def __init__(
         self,
@@ -112,7 +117,13 @@ class World:
         self.speed = speed
         self.clock = clock
         self._clock0 = clock()
-        self.start = float(int((start or datetime.now(self.tz)).timestamp()))
+        wall = datetime.now(self.tz).timestamp()
+        # Faster than real time, the city replays the last REPLAY_HOURS and then goes on live:
+        # its clock never runs ahead of the wall clock, so every source's times stay in the past
+        # (an Open311 client asks for windows up to now, a dashboard checks what is late).
+        self.catch_up_to: float | None = wall if (speed > 1 and start is None) else None
+        default_start = wall - REPLAY_HOURS * 3600 if self.catch_up_to is not None else wall
+        self.start = float(int(start.timestamp() if start else default_start))
         # Cursors carry the run, so a client holding one from an earlier run starts over.
         self.run = f"{self.seed % 100000:05d}{int(self.start) % 100000:05d}"
         self.begin = self.start - backfill_hours * 3600
@@ -146,7 +157,11 @@ class World:
     # -- the clock ----------------------------------------------------------------------------
 
     def now(self) -> float:
-        return self.start + (self.clock() - self._clock0) * self.speed + self.offset
+        elapsed = self.clock() - self._clock0
+        t = self.start + elapsed * self.speed + self.offset
+        if self.catch_up_to is not None:
+            t = min(t, self.catch_up_to + elapsed + self.offset)
+        return t
 
     def advance(self, hours: float) -> float:
         """Move the sim clock forward by ``hours`` (tests, replays) and catch up; the new time."""

@@ -11,6 +11,7 @@ import getpass
 import importlib
 import json
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -258,7 +259,8 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
         rows.append({
             "name": feed.name, "kind": feed.kind, "enabled": feed.enabled, "interval_s": feed.interval_seconds,
             "status": st.status if st else "never polled",
-            "last_success": st.last_success_at.isoformat(timespec="seconds") if st and st.last_success_at else None,
+            "last_success": (st.last_success_at.astimezone(runtime.pack.timezone).isoformat(timespec="seconds")
+                             if st and st.last_success_at else None),
             "failures": st.consecutive_failures if st else 0,
             "last_error": st.last_error if st and st.consecutive_failures else None,
             "lag_s": round(st.lag_seconds) if st and st.lag_seconds is not None else None,
@@ -270,7 +272,7 @@ def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no feeds configured: add [[feeds]] to ioc.toml or enable the demo ([demo] enabled = true)")
         return 0
-    print(f"{'feed':<20} {'kind':<14} {'status':<13} {'last success (UTC)':<20} {'stored':>8} {'rejected':>8} {'lag':>7}")
+    print(f"{'feed':<20} {'kind':<14} {'status':<13} {'last success':<20} {'stored':>8} {'rejected':>8} {'lag':>7}")
     for r in rows:
         lag = f"{r['lag_s']}s" if r["lag_s"] is not None else "-"
         status = r["status"] if r["enabled"] else "disabled"
@@ -524,3 +526,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader (head, less) went away: stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

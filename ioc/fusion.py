@@ -106,11 +106,11 @@ def link(session: Session, child: models.Incident, parent: int | models.Incident
     child.status = "fused"
     child.version += 1
     parent.report_count += 1
-    parent.sources = [*parent.sources, _source_entry(child)]
+    parent.sources = [*parent.sources, source_entry(child)]
     parent.version += 1
     parent.updated_at = utcnow()
     session.add(models.IncidentEvent(incident_id=parent_id, kind="report_linked", actor=actor,
-                                     data={"report_id": child.id, **_source_entry(child)}))
+                                     data={"report_id": child.id, **source_entry(child)}))
     session.add(models.IncidentEvent(incident_id=child.id, kind="fused_into", actor=actor,
                                      data={"parent_id": parent_id}))
 
@@ -124,7 +124,7 @@ def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
         if child.parent_id is None:
             raise UserError(f"incident {report_id} is not a linked report; nothing to split")
         parent = session.get(models.Incident, child.parent_id, with_for_update=True)
-        entry = _source_entry(child)
+        entry = source_entry(child)
         parent.report_count = max(1, parent.report_count - 1)
         parent.sources = [s for s in parent.sources if s != entry]
         parent.version += 1
@@ -140,5 +140,5 @@ def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
     return child
 
 
-def _source_entry(incident: models.Incident) -> dict[str, str]:
+def source_entry(incident: models.Incident) -> dict[str, str]:
     return {"source": incident.source, "external_id": incident.external_id, "channel": incident.channel}

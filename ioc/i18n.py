@@ -38,6 +38,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "unit.people": ("人", "people"),
     "unit.km2": ("平方公里", "km²"),
     "map.incidents": ("在办事件", "Open incidents"),
+    "map.alert_areas": ("预警区域", "Warning areas"),
     "map.units": ("出动中的力量", "Units on a job"),
     "live.open": ("在办事件", "Open incidents"),
     "live.last_24h": ("24小时内上报", "Reported in 24 h"),

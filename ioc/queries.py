@@ -162,3 +162,17 @@ def busy_unit_features(engine: Engine) -> dict[str, Any]:
         for i, c, t, s, lon, lat in rows
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def alert_area_features(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
+    """The areas of the warnings in force, each with its signal colour and headline."""
+    from ioc.alerts import active_alerts
+
+    features = []
+    for alert in active_alerts(engine, now):
+        colour = (alert.extra or {}).get("colour")
+        for area in (alert.areas or {}).get("features", []):
+            if area.get("geometry"):
+                features.append({"type": "Feature", "geometry": area["geometry"],
+                                 "properties": {"colour": colour, "headline": alert.headline or alert.event}})
+    return {"type": "FeatureCollection", "features": features}

@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from ioc import sla
 from ioc.actions import Actor, audit, check_version, get_or_404, require, snapshot
 from ioc.errors import ActionRefused, InvalidTransition
-from ioc.fusion import _source_entry, split_report
+from ioc.fusion import source_entry, split_report
 from ioc.store import models
 from ioc.store.db import session_factory, transaction
 from ioc.store.models import utcnow
@@ -303,7 +303,7 @@ def merge(engine: Engine, actor: Actor, child_id: int, into_id: int, child_versi
         check_version("incident", child_id, child.version, child_version)
         check_version("incident", into_id, parent.version, into_version)
         child_before, parent_before = snapshot(child, AUDIT_FIELDS), snapshot(parent, AUDIT_FIELDS)
-        entry = _source_entry(child)  # the same entry fusion writes, so split_report can remove it
+        entry = source_entry(child)  # the same entry fusion writes, so split_report can remove it
         previous = child.status
         child.status, child.parent_id = "fused", parent.id
         parent.report_count += 1

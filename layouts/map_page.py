@@ -65,6 +65,9 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
         zoomToBounds=False,
     ))
     live = [
+        dl.Overlay(dl.GeoJSON(id="alert-layer", data=EMPTY, style={"variable": "ioc.map.alertStyle"},
+                              onEachFeature={"variable": "ioc.map.alertTooltip"}),
+                   name=t("map.alert_areas", lang), checked=True),
         dl.Overlay(dl.GeoJSON(id="incident-layer", data=EMPTY, cluster=True, zoomToBoundsOnClick=True,
                               superClusterOptions={"radius": 60, "maxZoom": 14},
                               pointToLayer={"variable": "ioc.map.incident"},
@@ -140,7 +143,8 @@ def register(app: dash.Dash) -> None:
     app.clientside_callback("function (bounds) { return {bounds: bounds, transition: 'fitBounds'}; }",
                             Output("city-map", "viewport"), Input("city-bounds", "data"))
     app.callback(
-        Output("incident-layer", "data"), Output("unit-layer", "data"), Output("live-panel", "children"),
+        Output("incident-layer", "data"), Output("unit-layer", "data"), Output("alert-layer", "data"),
+        Output("live-panel", "children"),
         Output("live-version", "data"),
         Input("live-tick", "n_intervals"), State("live-version", "data"), State("division-layer", "hideout"),
     )(refresh_live)
@@ -186,14 +190,13 @@ def refresh_live(_tick: int | None, seen: str | None, hideout: dict):
     rt = current()
     version = queries.data_version(rt.engine)
     if version == seen:
-        return dash.no_update, dash.no_update, dash.no_update, dash.no_update
+        return (dash.no_update,) * 5
     lang = (hideout or {}).get("lang", "zh-CN")
-    incidents = queries.open_incident_features(rt.engine)
-    units = queries.busy_unit_features(rt.engine)
+    layers = [queries.open_incident_features(rt.engine), queries.busy_unit_features(rt.engine),
+              queries.alert_area_features(rt.engine)]
     if rt.settings.web.tile_crs != "wgs84":
-        incidents = queries.for_display(incidents, rt.settings.web.tile_crs)
-        units = queries.for_display(units, rt.settings.web.tile_crs)
-    return incidents, units, _live_panel(queries.live_summary(rt.engine), lang), version
+        layers = [queries.for_display(layer, rt.settings.web.tile_crs) for layer in layers]
+    return (*layers, _live_panel(queries.live_summary(rt.engine), lang), version)
 
 
 def _live_panel(summary: dict, lang: str) -> list:

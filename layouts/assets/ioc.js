@@ -28,6 +28,14 @@ window.ioc = Object.assign({}, window.ioc, {
             return L.circleMarker(latlng, {radius: 5, color: "#0b1220", weight: 1,
                                            fillColor: color, fillOpacity: 0.95});
         },
+        alertStyle: function (feature, context) {
+            const colors = {white: "#e8eef7", blue: "#2f7bff", yellow: "#ffd400", orange: "#ff8c00", red: "#ff2020"};
+            const c = colors[feature.properties.colour] || "#b48cff";
+            return {color: c, weight: 2, dashArray: "6 4", fillColor: c, fillOpacity: 0.10};
+        },
+        alertTooltip: function (feature, layer, context) {
+            layer.bindTooltip(feature.properties.headline || "", {sticky: true});
+        },
         incident: function (feature, latlng, context) {
             const colors = {P1: "#ff3b3b", P2: "#ff9f1a", P3: "#ffd54f", P4: "#9fb3c8"};
             const p = feature.properties;

@@ -313,6 +313,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     report.fused += len(fused)
     for incident, record in touched:
         _store_assignments(session, incident, record, units, report)
+        _stamp_times(incident, record)
 
 
 def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:
@@ -422,17 +423,23 @@ def _store_assignments(session: Session, incident: models.Incident, record: Inci
                 setattr(row, stamp, getattr(a, stamp))
         row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
                       else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
-    _stamp_from_assignments(incident, record.assignments)
 
 
-def _stamp_from_assignments(incident: models.Incident, assignments: Sequence[Any]) -> None:
-    """CAD interval stamps on the incident: first unit dispatched, first unit on scene."""
-    dispatched = [a.dispatched_at for a in assignments if a.dispatched_at]
-    on_scene = [a.on_scene_at for a in assignments if a.on_scene_at]
+def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
+    """Stamps the source's own times give: first unit dispatched and on scene (the CAD intervals),
+    and, for an incident the source reports finished, when (its close time, else the last unit
+    cleared). A stamp the source does not give stays empty rather than guessed."""
+    units = record.assignments
+    dispatched = [a.dispatched_at for a in units if a.dispatched_at]
+    on_scene = [a.on_scene_at for a in units if a.on_scene_at]
+    cleared = [a.cleared_at for a in units if a.cleared_at]
     if dispatched and incident.dispatched_at is None:
         incident.dispatched_at = min(dispatched)
     if on_scene and incident.on_scene_at is None:
         incident.on_scene_at = min(on_scene)
+    finished = record.closed_at or (max(cleared) if cleared and len(cleared) == len(units) else None)
+    if incident.status in ("resolved", "closed") and incident.resolved_at is None and finished:
+        incident.resolved_at = finished
 
 
 # --- units ----------------------------------------------------------------------------------

@@ -263,7 +263,7 @@ def schedule_duties(scheduler: BaseScheduler, runtime: Runtime) -> None:
 
     def sweep() -> None:
         summary = sla.sweep(runtime.engine, runtime.pack, utcnow())
-        log.info("sla sweep: %s", summary)
+        log.info("%s", summary)
 
     scheduler.add_job(sweep, IntervalTrigger(seconds=60, jitter=5), id="sla", name="sla", replace_existing=True,
                       max_instances=1, coalesce=True, misfire_grace_time=60)

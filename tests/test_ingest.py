@@ -283,3 +283,16 @@ def test_one_incident_reported_twice_in_a_batch_is_stored_once(city):
     assert report.stored == 1 and count(engine, models.Incident) == 1
     assert incident(engine, "v1").priority == "P2"
     assert count(engine, models.RawRecord) == 2
+
+
+def test_finished_incidents_get_the_sources_own_times(city):
+    engine, ctx = city
+    units = [{"unit_id": "PC-01", "dispatched_at": (T0 + timedelta(minutes=2)).isoformat(),
+              "on_scene_at": (T0 + timedelta(minutes=9)).isoformat(),
+              "cleared_at": (T0 + timedelta(minutes=40)).isoformat()}]
+    ingest_batch(engine, ctx, [item("c1", status="resolved", assignments=units),
+                               item("c2", status="resolved", lon=113.8)], parse)
+    done = incident(engine, "c1")
+    assert (done.dispatched_at, done.on_scene_at, done.resolved_at) == (
+        T0 + timedelta(minutes=2), T0 + timedelta(minutes=9), T0 + timedelta(minutes=40))
+    assert incident(engine, "c2").resolved_at is None  # no time given: not guessed

@@ -156,8 +156,8 @@ class Renderer:
         _sub(code, "value", f"{m.family}-{'cancel' if cancel else m.level}")
         _sub(info, "effective", self.time(m.sent))
         _sub(info, "onset", self.time(m.sent))
-        # Six hours: a signal is renewed (an Update) long before; a left-over one from a stopped run fades.
-        _sub(info, "expires", self.time(m.sent + (3600 if cancel else 6 * 3600)))
+        # A day: longer than a fast run's replay of the past (12 h), so replayed signals are in force.
+        _sub(info, "expires", self.time(m.sent + (3600 if cancel else 24 * 3600)))
         _sub(info, "senderName", SENDER_NAME)
         _sub(info, "headline", _headline(m))
         if cancel:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from werkzeug.security import check_password_hash
 
 from ioc.actions import Actor, require
-from ioc.errors import Forbidden, NotFound, UserError
+from ioc.errors import NotFound, UserError
 from ioc.store import models
 from ioc.store.db import transaction
 from ioc.store.models import utcnow
@@ -146,11 +146,3 @@ def actor_for_kiosk(engine: Engine, token: str, secret_key: str) -> Actor | None
         if link is None or link.revoked_at is not None:
             return None
         return Actor(username=f"kiosk:{link.label}", role="viewer")
-
-
-def ensure_role(actor: Actor | None, *roles: str) -> Actor:
-    if actor is None:
-        raise Forbidden("sign in first")
-    if roles and actor.role not in roles:
-        raise Forbidden(f"{actor.username} ({actor.role}) may not do this")
-    return actor

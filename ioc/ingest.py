@@ -159,10 +159,10 @@ def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: 
     report.readings, crossings = sensors.store(session, ctx, readings)
     places.update({id(r): place for r, place in crossings})
     incidents = by_kind.get("incident", []) + [(None, r) for r, _ in crossings]
-    _store_incidents(session, ctx, incidents, places, report)
+    incident_ids = _store_incidents(session, ctx, incidents, places, report)
     _store_unit_statuses(session, ctx, by_kind.get("unit_status", []), places, report)
     report.alerts += alerts.store(session, ctx.name, [r for _, r in by_kind.get("alert", [])])
-    _land(session, ctx.name, fresh, report)
+    _land(session, ctx.name, fresh, report, incident_ids)
     return report
 
 
@@ -207,8 +207,10 @@ def _parse(item: _Item, parse: Parser) -> None:
         item.reason = f"could not parse: {type(exc).__name__}: {exc}"
 
 
-def _land(session: Session, feed: str, items: list[_Item], report: BatchReport) -> None:
-    """Write every raw item with its outcome (new rows, or updated rows when replaying)."""
+def _land(session: Session, feed: str, items: list[_Item], report: BatchReport,
+          incident_ids: dict[str, int]) -> None:
+    """Write every raw item with its outcome and the incident it fed (new rows, or updated
+    rows when replaying)."""
     rows = []
     for item in items:
         outcome = "rejected" if item.reason else "accepted"
@@ -216,11 +218,12 @@ def _land(session: Session, feed: str, items: list[_Item], report: BatchReport) 
             report.rejected.append((item.external_id or "?", item.reason))
         if item.raw_id is not None:
             session.execute(update(models.RawRecord).where(models.RawRecord.id == item.raw_id)
-                            .values(outcome=outcome, reason=item.reason))
+                            .values(outcome=outcome, reason=item.reason,
+                                    incident_id=incident_ids.get(item.external_id or "")))
             continue
         rows.append({"feed": feed, "external_id": item.external_id, "content_hash": item.content_hash,
                      "received_at": item.received_at, "payload": item.payload, "outcome": outcome,
-                     "reason": item.reason})
+                     "reason": item.reason, "incident_id": incident_ids.get(item.external_id or "")})
     if rows:
         session.execute(models.RawRecord.__table__.insert(), rows)
 
@@ -277,9 +280,10 @@ def _inside(x: np.ndarray, y: np.ndarray, west: float, south: float, east: float
 
 
 def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
-                     places: dict[int, _Place], report: BatchReport) -> None:
+                     places: dict[int, _Place], report: BatchReport) -> dict[str, int]:
+    """Insert or update the batch's incidents; their ids by external id."""
     if not pairs:
-        return
+        return {}
     records: list[IncidentRecord] = [r for _, r in pairs]  # type: ignore[misc]
     ids = [r.external_id for r in records]
     existing = {i.external_id: i for i in session.scalars(
@@ -314,6 +318,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     for incident, record in touched:
         _store_assignments(session, incident, record, units, report)
         _stamp_times(incident, record)
+    return {ext: incident.id for ext, incident in existing.items()}
 
 
 def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import logging
 import re
 
 from sqlalchemy import Engine, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from ioc.actions import ROLES
 from ioc.errors import UserError
@@ -43,11 +43,3 @@ def add_user(engine: Engine, username: str, role: str, password: str, org_code: 
                                  before=None, after={"role": role, "org_code": org_code}))
     log.info("user %s added with role %s", username, role)
     return user
-
-
-def verify_password(engine: Engine, username: str, password: str) -> models.User | None:
-    with transaction(engine) as session:
-        user = session.scalar(select(models.User).where(models.User.username == username))
-    if user and user.active and check_password_hash(user.password_hash, password):
-        return user
-    return None

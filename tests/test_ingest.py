@@ -77,6 +77,7 @@ def test_batch_lands_every_item_and_enriches(city):
     assert a1.grid_code == "T01-00550051"
     assert (a2.district_code, a2.org_code) == ("T04", "OFF-T04")  # garbage → the town's office
     assert count(engine, models.RawRecord, models.RawRecord.outcome == "accepted") == 2
+    assert count(engine, models.RawRecord, models.RawRecord.incident_id == a1.id) == 1  # traceable to its source
     assert count(engine, models.IncidentEvent, models.IncidentEvent.kind == "created") == 2
     with transaction(engine) as s:
         assert s.get(models.FeedState, "police").cursor == "c1"

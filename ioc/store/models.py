@@ -140,6 +140,7 @@ class RawRecord(Base):
     __table_args__ = (
         Index(None, "feed", "external_id"),
         Index(None, "feed", "outcome"),
+        Index(None, "feed", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -71,8 +71,7 @@ def _gate():
 def _refuse(message: str | None):
     if request.path.startswith("/_dash"):
         return jsonify({"error": message or "sign in first"}), 401
-    target = url_for("login_page", next=request.full_path if request.path != "/" else None)
-    return redirect(target + (f"&error={message}" if message else ""))
+    return redirect(url_for("login_page", next=request.full_path if request.path != "/" else None, error=message))
 
 
 def _runtime() -> Runtime:

@@ -168,7 +168,8 @@ def test_kiosk_link_views_until_revoked(site):
     revoke_kiosk_link(engine, Actor("duty1", "duty_officer"), link_id)
     assert site.get("/").status_code == 302  # revoking ends the screen's session too
     refused = site.get(f"/?kiosk={token}")
-    assert refused.status_code == 302 and "error=" in refused.headers["Location"]
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/login?error=")
+    assert "该大屏链接已失效" in site.get(refused.headers["Location"]).get_data(as_text=True)
     with pytest.raises(Exception, match="may not"):
         create_kiosk_link(engine, Actor("wall", "viewer"), "x", "test-secret")
 

@@ -579,3 +579,55 @@ def test_a_fast_run_replays_the_past_and_never_runs_ahead_of_the_wall_clock(pack
     assert world.now() == pytest.approx(wall - 2 * 3600, abs=1)
     ticks[0] = 3600.0  # an hour later the replay has caught up and runs at real time
     assert world.now() == pytest.approx(wall + 3600, abs=1)
+
+
+def test_12345_closures_reach_the_store_through_the_updated_window(pack, tmp_path, monkeypatch):
+    """Requests first seen open come back once closed, because the demo feed filters on updated."""
+    from ioc.ingest import FeedContext, ingest_batch
+    from ioc.store import models
+    from ioc.store.db import make_engine, transaction
+    from ioc.store.migrate import upgrade
+    from ioc.store.packload import load_pack_into_store
+    from feeds.base import build_adapter
+    from sqlalchemy import select
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    load_pack_into_store(engine, pack)
+    handle = start_simulator(pack, seed=8, backfill_hours=1, start=START, clock=frozen)
+
+    class SimTime(datetime):  # the adapter's "now" is the city's, which the test moves
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.fromtimestamp(handle.world.now(), tz)
+
+    monkeypatch.setattr("feeds.open311.datetime", SimTime)
+    try:
+        feed = next(f for f in demo_feeds(handle.base_url) if f.name == "hotline_12345")
+        adapter = build_adapter(feed)
+        ctx = FeedContext.for_feed(feed.name, feed.kind, feed.crs, pack)
+
+        def poll_all(cursor):
+            with httpx.Client(timeout=30) as client:
+                while True:
+                    result = adapter.fetch(cursor, client)
+                    ingest_batch(engine, ctx, result.items, adapter.parse, result.cursor)
+                    cursor = result.cursor
+                    if not result.more:
+                        return cursor
+
+        def still_open(ids=None):
+            stmt = select(models.Incident.external_id).where(
+                models.Incident.source == feed.name, models.Incident.status.not_in(("resolved", "closed")))
+            with transaction(engine) as s:
+                found = set(s.scalars(stmt))
+            return found if ids is None else found & ids
+
+        cursor = poll_all(None)
+        first_seen_open = still_open()
+        assert len(first_seen_open) > 50
+        handle.world.advance(26)  # a day later most of those requests have been answered
+        poll_all(cursor)
+        assert len(still_open(first_seen_open)) < len(first_seen_open) / 2
+    finally:
+        handle.stop()

@@ -35,7 +35,8 @@ def demo_feeds(base_url: str, mqtt: tuple[str, int] | None = None) -> list[FeedS
                      index_url=f"{base}/cap/index.atom"),
         FeedSettings(name="hotline_12345", kind="open311", crs="bd09", interval_seconds=30,
                      base_url=f"{base}/open311", format="json",
-                     service_map={s.code: s.category for s in SERVICES}, window_hours=48),
+                     service_map={s.code: s.category for s in SERVICES}, window_hours=48,
+                     date_filter="updated"),  # so closures of requests already seen come through
     ]
     if mqtt:
         host, port = mqtt

@@ -14,7 +14,8 @@ Endpoints under the base URL (see ``formats`` for the bodies)::
     GET  /cap/alerts/<identifier>.xml       one CAP 1.2 message
     GET  /open311/services.json|xml         GeoReport v2 service list (12345)
     GET  /open311/requests.json|xml         GeoReport v2 requests: service_request_id, service_code,
-                                            status, start_date, end_date, page, page_size
+                                            status, start_date, end_date, updated_after,
+                                            updated_before, page, page_size
     GET  /open311/requests/<id>.json|xml    one request
     POST /agency/orders                     a dispatch order to an agency's unit (202 accepted)
     GET  /agency/orders/<order_id>          the answer given to an order
@@ -189,7 +190,8 @@ def create_app(world: World, holder: dict[str, Renderer]) -> Flask:
 
 
 def _select_requests(world: World, renderer: Renderer) -> list[dict[str, Any]]:
-    """GeoReport v2 filtering: ids override everything; else dates, code, status; then a page.
+    """GeoReport v2 filtering: ids override everything; else dates (requested, or updated with the
+    updated_after / updated_before extension), code, status; then a page.
 
     Filters and pages before rendering (a day holds thousands of requests), under the world's
     lock so no request changes while it is read.
@@ -199,9 +201,16 @@ def _select_requests(world: World, renderer: Renderer) -> list[dict[str, Any]]:
         if args.get("service_request_id"):
             wanted = set(args["service_request_id"].split(","))
             return [renderer.open311_request(r) for r in world.requests_between(0, float("inf")) if r.id in wanted]
-        end = _date_arg("end_date", world.processed_to)
-        start = _date_arg("start_date", end - 90 * 86400)
-        rows = world.requests_between(start, end)
+        if args.get("updated_after") or args.get("updated_before"):
+            # The common extension for following changes: filter on updated_datetime instead.
+            before = _date_arg("updated_before", world.processed_to)
+            after = _date_arg("updated_after", before - 90 * 86400)
+            rows = sorted((r for r in world.requests_between(0, float("inf")) if after <= r.updated <= before),
+                          key=lambda r: r.updated)
+        else:
+            end = _date_arg("end_date", world.processed_to)
+            start = _date_arg("start_date", end - 90 * 86400)
+            rows = world.requests_between(start, end)
         if args.get("service_code"):
             codes = set(args["service_code"].split(","))
             rows = [r for r in rows if r.service.code in codes]

@@ -17,6 +17,7 @@ from ioc.auth import LoginThrottled, actor_for_kiosk, actor_for_user_id, login
 from ioc.i18n import t
 from ioc.runtime import RUNTIME_KEY, Runtime
 
+LINK_ERRORS = ("kiosk_revoked",)
 OPEN_PATHS = ("/login", "/logout", "/healthz", "/api/", "/assets/", "/_dash-component-suites/", "/_favicon")
 
 
@@ -60,7 +61,7 @@ def _gate():
     if kiosk:
         actor = actor_for_kiosk(rt.engine, kiosk, rt.secret_key)
         if actor is None:
-            return _refuse(t("login.kiosk_revoked", rt.settings.web.language))
+            return _refuse("kiosk_revoked")
         login_user(WebUser(f"kiosk:{kiosk}", actor))
         return None
     if current_user.is_authenticated or rt.settings.web.public_read:
@@ -68,10 +69,11 @@ def _gate():
     return _refuse(None)
 
 
-def _refuse(message: str | None):
+def _refuse(reason: str | None):
+    """Send a page request to the sign-in form (with a reason code it knows); a callback gets 401."""
     if request.path.startswith("/_dash"):
-        return jsonify({"error": message or "sign in first"}), 401
-    return redirect(url_for("login_page", next=request.full_path if request.path != "/" else None, error=message))
+        return jsonify({"error": "sign in first"}), 401
+    return redirect(url_for("login_page", next=request.full_path if request.path != "/" else None, error=reason))
 
 
 def _runtime() -> Runtime:
@@ -83,7 +85,8 @@ def _runtime() -> Runtime:
 def _login_view():
     rt = _runtime()
     lang = request.args.get("lang") or rt.settings.web.language
-    error = request.args.get("error")
+    # Only messages of our own: a link cannot put words of its choosing on the sign-in form.
+    error = t(f"login.{request.args['error']}", lang) if request.args.get("error") in LINK_ERRORS else None
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")

@@ -245,3 +245,8 @@ def test_kpis_and_major_events_through_the_api(site):
     items = site.get(f"/api/v1/major-events/{eid}/incidents", headers=site.duty).get_json()["items"]
     assert sorted(i["external_id"] for i in items) == ["i0", "i3", "i6", "i9"]
     assert site.get("/api/v1/major-events", headers=site.duty).get_json()["items"][0]["name"] == "台风“海鸥”"
+
+
+def test_sign_in_form_shows_only_its_own_messages(site):
+    page = site.get("/login?error=Call+0800-SCAM+now").get_data(as_text=True)
+    assert "SCAM" not in page and "login-error" not in page

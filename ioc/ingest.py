@@ -99,7 +99,7 @@ class BatchReport:
                 "alerts": self.alerts, "readings": self.readings}
 
     def summary(self) -> str:
-        parts = [f"{k} {v}" for k, v in self.counts().items() if v or k in ("fetched", "stored")]
+        parts = [f"{k} {v}" for k, v in self.counts().items() if v or k == "fetched"]
         if self.flagged:
             parts.append("flagged " + ", ".join(f"{k} {v}" for k, v in sorted(self.flagged.items())))
         return ", ".join(parts)

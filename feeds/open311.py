@@ -38,6 +38,7 @@ import httpx
 from pydantic import AwareDatetime, Field, field_validator
 
 from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, decode_text, get, register
+from feeds.cad import load_object
 from feeds.cap import decode_xml, load_xml
 from ioc.records import CATEGORIES, INCIDENT_STATUSES, PRIORITIES, Channel, IncidentRecord, Record, Reject
 
@@ -327,13 +328,7 @@ def load_request(payload: str) -> dict[str, Any]:
     """One request from its JSON object or XML ``<request>`` text."""
     if payload.lstrip().startswith("<"):
         return _xml_dict(load_xml(payload))
-    try:
-        obj = json.loads(payload)
-    except ValueError as exc:
-        raise Reject(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise Reject("a request must be a JSON object")
-    return obj
+    return load_object(payload)
 
 
 def _xml_dict(el: ET.Element) -> dict[str, Any]:

@@ -60,6 +60,18 @@ def create(engine: Engine, actor: Actor, name: str, kind: str, started_at: datet
     return event
 
 
+def _active_event(session: Session, actor: Actor, event_id: int, seen_version: int | None,
+                  verb: str) -> models.MajorEvent:
+    """The event row, locked, after the role, state and version checks every change makes."""
+    event = get_or_404(session, models.MajorEvent, event_id, "major event")
+    require(actor, "major_event.manage")
+    if event.status != "active":
+        already = "already " if verb == "close" else ""
+        raise InvalidTransition(f"cannot {verb} major event {event_id}: it is {already}{event.status}")
+    check_version("major event", event_id, event.version, seen_version)
+    return event
+
+
 def update(engine: Engine, actor: Actor, event_id: int, seen_version: int | None,
            **changes: Any) -> models.MajorEvent:
     """Change any of name, kind, started_at, ended_at, categories, district_codes, area."""
@@ -67,11 +79,7 @@ def update(engine: Engine, actor: Actor, event_id: int, seen_version: int | None
     if unknown:
         raise ActionRefused(f"a major event has no field {unknown[0]!r}; editable: {', '.join(EDITABLE)}")
     with transaction(engine) as session:
-        event = get_or_404(session, models.MajorEvent, event_id, "major event")
-        require(actor, "major_event.manage")
-        if event.status != "active":
-            raise InvalidTransition(f"cannot change major event {event_id}: it is {event.status}")
-        check_version("major event", event_id, event.version, seen_version)
+        event = _active_event(session, actor, event_id, seen_version, "change")
         before = snapshot(event, AUDIT_FIELDS)
         values = _checked(session, {name: getattr(event, name) for name in EDITABLE} | changes)
         for name, value in values.items():
@@ -86,11 +94,7 @@ def close(engine: Engine, actor: Actor, event_id: int, seen_version: int | None,
     """The event is over: its window ends (now, unless another end is given or already set)."""
     now = now or utcnow()
     with transaction(engine) as session:
-        event = get_or_404(session, models.MajorEvent, event_id, "major event")
-        require(actor, "major_event.manage")
-        if event.status != "active":
-            raise InvalidTransition(f"cannot close major event {event_id}: it is already {event.status}")
-        check_version("major event", event_id, event.version, seen_version)
+        event = _active_event(session, actor, event_id, seen_version, "close")
         before = snapshot(event, AUDIT_FIELDS)
         end = ended_at or event.ended_at or now
         if end <= event.started_at:

@@ -17,14 +17,14 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
-from ioc import api
-from ioc.cli import configure_logging
+from ioc.compose import configure_logging, open_city, outbox_sender
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
-from ioc.runtime import Runtime, open_runtime
-from ioc.worker import build_runners, schedule, schedule_duties
-from layouts import context, frame, map_page, session
+from ioc.intake.worker import build_runners, schedule, schedule_duties
+from ioc.runtime import Runtime
+from ioc.web import api, signin
+from layouts import context, frame, map_page
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ ASSETS = Path(__file__).resolve().parent / "layouts" / "assets"
 def create_app(settings: Settings | None = None) -> Dash:
     """Build the Dash app on a migrated store and the configured city pack."""
     settings = settings or load_settings()
-    runtime = open_runtime(settings)
+    runtime = open_city(settings)
     manifest = runtime.pack.manifest
     app = Dash(
         __name__,
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.server.config[context.KEY] = runtime
     app.server.secret_key = runtime.secret_key
     api.install(app.server)
-    session.install(app.server)
+    signin.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
     for part in (frame, map_page):
         part.register(app)
@@ -77,7 +77,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
     runners = build_runners(runtime)
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule(scheduler, runners)
-    schedule_duties(scheduler, runtime)
+    schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
     scheduler.start()
     log.info("worker polling %d feeds", len(runners))
     return scheduler

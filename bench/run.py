@@ -28,10 +28,11 @@ from shapely import points as make_points
 from sqlalchemy import select
 
 from feeds.base import RawItem
-from ioc import PROJECT_ROOT, queries
-from ioc.citypack import load_pack
-from ioc.geo import DivisionIndex
-from ioc.ingest import FeedContext, ingest_batch
+from ioc import PROJECT_ROOT
+from ioc.city.geo import DivisionIndex
+from ioc.city.pack import load_pack
+from ioc.intake.ingest import FeedContext, ingest_batch
+from ioc.read import citymap
 from ioc.records import CATEGORIES, IncidentRecord
 from ioc.store import models
 from ioc.store.db import make_engine, session_factory, transaction
@@ -124,7 +125,7 @@ def bench_map_payload(url: str) -> dict:
 
     def layer():
         nonlocal count
-        count = len(queries.open_incident_features(engine)["features"])
+        count = len(citymap.open_incident_features(engine)["features"])
 
     def plain():
         with session_factory(engine)() as s:

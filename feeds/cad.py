@@ -50,7 +50,15 @@ import httpx
 from pydantic import Field
 
 from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, decode_text, get, register
-from ioc.records import CATEGORIES, INCIDENT_STATUSES, AssignmentRecord, IncidentRecord, Record, Reject, UnitStatusRecord
+from ioc.records import (
+    CATEGORIES,
+    INCIDENT_STATUSES,
+    AssignmentRecord,
+    IncidentRecord,
+    Record,
+    Reject,
+    UnitStatusRecord,
+)
 
 log = logging.getLogger(__name__)
 

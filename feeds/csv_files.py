@@ -50,7 +50,14 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from feeds.base import Adapter, AdapterConfig, FetchResult, RawItem, decode_text, get, register
 from ioc.errors import UserError
 from ioc.records import (
-    CATEGORIES, INCIDENT_STATUSES, PRIORITIES, AssignmentRecord, Channel, IncidentRecord, Record, Reject,
+    CATEGORIES,
+    INCIDENT_STATUSES,
+    PRIORITIES,
+    AssignmentRecord,
+    Channel,
+    IncidentRecord,
+    Record,
+    Reject,
 )
 
 log = logging.getLogger(__name__)

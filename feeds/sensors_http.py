@@ -17,7 +17,7 @@ READING (also the payload of one MQTT message, see ``feeds.mqtt_sensors``)::
 ``sensor_id``, ``value`` and ``at`` (ISO-8601 with its UTC offset) are required; the rest may
 be missing or null. Each reading is one item with external id ``"{sensor_id}@{at}"`` and becomes
 a ``ReadingRecord``. Opening or closing flood-risk incidents when levels are crossed is the
-pipeline's work (``ioc.sensors``), not the adapter's.
+pipeline's work (``ioc.intake.sensors``), not the adapter's.
 """
 
 from __future__ import annotations

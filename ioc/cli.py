@@ -2,13 +2,15 @@
 
 Every command turns a user's mistake into one line on stderr and exit status 2; nothing a
 user can cause ends in a traceback.
+
+This is the CLI's entry module: with ``app.py`` and ``ioc.compose`` it sits at the top, where
+the parts are put together, and may load the web app and the demo city.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import importlib
 import json
 import logging
 import os
@@ -20,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from ioc.compose import configure_logging, open_city, outbox_sender
 from ioc.config import GEODATA_DIR, Settings, load_settings
 from ioc.errors import UserError
 
@@ -164,7 +167,7 @@ def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_city_load(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.citypack import load_pack
+    from ioc.city.pack import load_pack
     from ioc.store.db import check_ready, make_engine
     from ioc.store.packload import load_pack_into_store
 
@@ -176,7 +179,7 @@ def cmd_city_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_city_check(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.citypack import load_pack
+    from ioc.city.pack import load_pack
 
     pack = load_pack(settings.city.pack_dir())
     problems = pack.check()
@@ -188,7 +191,7 @@ def cmd_city_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_city_init(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.geodata import init_city
+    from ioc.city.boundaries import init_city
 
     pack = init_city(args.name, args.districts, name_field=args.name_field, code_field=args.code_field,
                      timezone=args.timezone, crs=args.crs, root=args.into)
@@ -199,8 +202,8 @@ def cmd_city_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_geodata_import(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.citypack import load_pack
-    from ioc.geodata import import_districts
+    from ioc.city.boundaries import import_districts
+    from ioc.city.pack import load_pack
 
     if not (args.code_field or args.name_field):
         raise UserError("say how to match features to divisions: give --code-field F and/or --name-field F")
@@ -216,7 +219,7 @@ def cmd_geodata_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reload_store_if_ready(settings: Settings) -> None:
     """After new outlines are written to the pack, mirror them into the store if it exists."""
-    from ioc.citypack import load_pack
+    from ioc.city.pack import load_pack
     from ioc.store.db import check_ready, make_engine
     from ioc.store.packload import load_pack_into_store
 
@@ -231,8 +234,8 @@ def _reload_store_if_ready(settings: Settings) -> None:
 
 
 def cmd_geodata_locate(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.citypack import load_pack
-    from ioc.geo import DivisionIndex, to_wgs84
+    from ioc.city.geo import DivisionIndex, to_wgs84
+    from ioc.city.pack import load_pack
 
     pack = load_pack(settings.city.pack_dir())
     lon, lat = to_wgs84(args.lon, args.lat, args.crs)
@@ -248,24 +251,17 @@ def cmd_geodata_locate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.runtime import open_runtime
-    from ioc.worker import configured_feeds, feed_states
+    from ioc.read.health import feed_health
 
-    runtime = open_runtime(settings)
-    states = feed_states(runtime.engine)
-    rows = []
-    for feed in configured_feeds(settings):
-        st = states.get(feed.name)
-        rows.append({
-            "name": feed.name, "kind": feed.kind, "enabled": feed.enabled, "interval_s": feed.interval_seconds,
-            "status": st.status if st else "never polled",
-            "last_success": (st.last_success_at.astimezone(runtime.pack.timezone).isoformat(timespec="seconds")
-                             if st and st.last_success_at else None),
-            "failures": st.consecutive_failures if st else 0,
-            "last_error": st.last_error if st and st.consecutive_failures else None,
-            "lag_s": round(st.lag_seconds) if st and st.lag_seconds is not None else None,
-            "counts": (st.counts or {}) if st else {},
-        })
+    runtime = open_city(settings)
+    rows = [{
+        "name": f.name, "kind": f.kind, "enabled": f.enabled, "interval_s": f.interval_s,
+        "status": f.status or "never polled",
+        "last_success": (f.last_success_at.astimezone(runtime.pack.timezone).isoformat(timespec="seconds")
+                         if f.last_success_at else None),
+        "failures": f.failures, "last_error": f.last_error if f.failures else None,
+        "lag_s": round(f.lag_seconds) if f.lag_seconds is not None else None, "counts": f.counts,
+    } for f in feed_health(runtime.engine, runtime.feeds)]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -289,12 +285,11 @@ def _stored(counts: dict[str, int]) -> int:
 
 
 def cmd_feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.runtime import open_runtime
-    from ioc.worker import FeedRunner, describe_error, find_feed
-    from ioc.geo import DivisionIndex
+    from ioc.city.geo import DivisionIndex
+    from ioc.intake.worker import FeedRunner, describe_error, find_feed
 
-    runtime = open_runtime(settings)
-    feed = find_feed(settings, args.name)
+    runtime = open_city(settings)
+    feed = find_feed(runtime, args.name)
     runner = FeedRunner(runtime, feed, DivisionIndex(runtime.pack.divisions()))
     try:
         result = runner.poll()
@@ -308,12 +303,11 @@ def cmd_feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_feeds_replay(args: argparse.Namespace, settings: Settings) -> int:
     from feeds.base import build_adapter
-    from ioc.ingest import FeedContext, replay_rejected
-    from ioc.runtime import open_runtime
-    from ioc.worker import find_feed
+    from ioc.intake.ingest import FeedContext, replay_rejected
+    from ioc.intake.worker import find_feed
 
-    runtime = open_runtime(settings)
-    feed = find_feed(settings, args.name)
+    runtime = open_city(settings)
+    feed = find_feed(runtime, args.name)
     adapter = build_adapter(feed)
     ctx = FeedContext.for_feed(feed.name, feed.kind, feed.crs, runtime.pack)
     report = replay_rejected(runtime.engine, ctx, adapter.parse)
@@ -324,12 +318,11 @@ def cmd_feeds_replay(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from feeds.base import build_adapter
     from feeds.csv_files import read_rows
-    from ioc.ingest import BatchReport, FeedContext, ingest_batch
-    from ioc.runtime import open_runtime
-    from ioc.worker import find_feed
+    from ioc.intake.ingest import BatchReport, FeedContext, ingest_batch
+    from ioc.intake.worker import find_feed
 
-    runtime = open_runtime(settings)
-    feed = find_feed(settings, args.feed)
+    runtime = open_city(settings)
+    feed = find_feed(runtime, args.feed)
     if feed.kind != "csv":
         raise UserError(f"feed {feed.name} is a {feed.kind} feed; `import` reads files through a csv feed's mapping")
     if not args.file.is_file():
@@ -369,16 +362,15 @@ def _print_report(feed: str, report: Any, as_json: bool, skipped: str | None = N
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from ioc.runtime import open_runtime
-    from ioc.worker import build_runners, schedule, schedule_duties
+    from ioc.intake.worker import build_runners, schedule, schedule_duties
 
-    runtime = open_runtime(settings)
+    runtime = open_city(settings)
     runners = build_runners(runtime, args.feed)
     if not runners:
         log.warning("no enabled feeds: add [[feeds]] to ioc.toml or enable the demo ([demo] enabled = true)")
     scheduler = BlockingScheduler(timezone="UTC")
     schedule(scheduler, runners)
-    schedule_duties(scheduler, runtime)
+    schedule_duties(scheduler, runtime, outbox_sender(settings))
     log.info("worker polling %d feeds: %s", len(runners), ", ".join(r.feed.name for r in runners))
     try:
         scheduler.start()
@@ -391,8 +383,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
-    from ioc.citypack import load_pack
     from feeds.simulator import start_simulator
+    from ioc.city.pack import load_pack
 
     demo = settings.demo
     handle = start_simulator(load_pack(settings.city.pack_dir()), port=args.port or demo.port,
@@ -408,7 +400,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.auth import create_token
+    from ioc.chain.accounts import create_token
     from ioc.runtime import open_runtime
 
     token = create_token(open_runtime(settings).engine, args.user, args.name)
@@ -419,7 +411,7 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.auth import revoke_token
+    from ioc.chain.accounts import revoke_token
     from ioc.runtime import open_runtime
 
     revoke_token(open_runtime(settings).engine, args.token)
@@ -428,8 +420,8 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kiosk_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.actions import Actor
-    from ioc.auth import create_kiosk_link
+    from ioc.chain.accounts import create_kiosk_link
+    from ioc.chain.actions import Actor
     from ioc.runtime import open_runtime
 
     rt = open_runtime(settings)
@@ -439,8 +431,8 @@ def cmd_kiosk_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kiosk_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.actions import Actor
-    from ioc.auth import revoke_kiosk_link
+    from ioc.chain.accounts import revoke_kiosk_link
+    from ioc.chain.actions import Actor
     from ioc.runtime import open_runtime
 
     revoke_kiosk_link(open_runtime(settings).engine, Actor.system("cli"), args.link_id)
@@ -449,7 +441,7 @@ def cmd_kiosk_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc import exports
+    from ioc.read import exports
     from ioc.runtime import open_runtime
 
     rt = open_runtime(settings)
@@ -469,17 +461,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.web.host
     port = args.port or settings.web.port
-    # The web app lives outside ioc/ (the core never imports Dash); load it by module name.
-    web = importlib.import_module("app")
-    dash_app = web.create_app(settings)
+    import app  # the web app lives at the top, outside ioc/ (the core never imports Dash)
+
+    dash_app = app.create_app(settings)
     log.info("serving on http://%s:%s", host, port)
     dash_app.run(host=host, port=port, debug=False)
     return 0
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.chain.accounts import add_user
     from ioc.store.db import check_ready, make_engine
-    from ioc.users import add_user
 
     engine = make_engine(settings.store.url)
     check_ready(engine)
@@ -500,13 +492,6 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- entry point --------------------------------------------------------------------------
-
-
-def configure_logging(level: int) -> None:
-    """Our loggers at ``level``; the chatty libraries (a line per request or job run) at WARNING."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "apscheduler", "werkzeug", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

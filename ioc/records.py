@@ -1,6 +1,6 @@
 """Typed records: what feed adapters hand to the ingest pipeline.
 
-Adapters turn a source's bytes into these (or raise ``Reject``); ``ioc.ingest`` validates,
+Adapters turn a source's bytes into these (or raise ``Reject``); ``ioc.intake.ingest`` validates,
 converts coordinates, enriches and stores them. Coordinates here are in the feed's declared
 datum (wgs84, gcj02 or bd09); the pipeline converts them once, to WGS-84.
 """
@@ -38,6 +38,8 @@ UNIT_STATUSES = (
 
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
+# Open: on the board and the map, and a report of the same event may still be fused into it.
+OPEN_STATUSES = ("new", "acknowledged", "dispatched", "on_scene")
 IncidentStatus = Literal[INCIDENT_STATUSES]  # type: ignore[valid-type]
 UnitStatus = Literal[UNIT_STATUSES]  # type: ignore[valid-type]
 Channel = Literal["110", "119", "120", "12345", "urban", "grid", "video", "sensor", "import", "other"]

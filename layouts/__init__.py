@@ -1,1 +1,1 @@
-"""Dash pages and their shared parts. Pages call ``ioc`` queries and services, never the database."""
+"""Dash pages and their shared parts. Pages call ``ioc.read`` and ``ioc.chain`` functions, never the database."""

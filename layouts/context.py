@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_login import current_user
 
-from ioc.actions import Actor
+from ioc.chain.actions import Actor
 from ioc.runtime import RUNTIME_KEY, Runtime
 
 KEY = RUNTIME_KEY

@@ -10,8 +10,8 @@ import dash
 import dash_leaflet as dl
 from dash import Input, Output, State, dcc, html
 
-from ioc import queries
 from ioc.i18n import t
+from ioc.read import citymap
 from layouts.context import current
 
 # Layer order and colours; the first few start switched on.
@@ -34,14 +34,14 @@ EMPTY = {"type": "FeatureCollection", "features": []}
 
 def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
     rt = current()
-    districts = queries.district_features(rt.engine)
+    districts = citymap.district_features(rt.engine)
     if not districts["features"]:
         return html.Div(className="empty-state", children=t("map.empty", lang))
-    points = queries.key_point_features(rt.engine)
+    points = citymap.key_point_features(rt.engine)
     crs = rt.settings.web.tile_crs
     if crs != "wgs84":
-        districts = queries.for_display(districts, crs)
-        points = {kind: queries.for_display(fc, crs) for kind, fc in points.items()}
+        districts = citymap.for_display(districts, crs)
+        points = {kind: citymap.for_display(fc, crs) for kind, fc in points.items()}
     return html.Div(className="map-page", children=[
         html.Div(className="map-wrap", children=_map(rt, districts, points, lang)),
         html.Aside(className="side", children=_side_panel(rt, points, lang)),
@@ -104,7 +104,7 @@ def _bounds(rt) -> list[list[float]]:
 
 
 def _side_panel(rt, points: dict[str, dict], lang: str) -> list:
-    totals = queries.city_totals(rt.engine)
+    totals = citymap.city_totals(rt.engine)
     manifest = rt.pack.manifest
     note_key = "map.boundaries_imported" if manifest.boundaries == "imported" else "map.boundaries_approximate"
     notes = [html.P(t(note_key, lang), className="note")]
@@ -160,7 +160,7 @@ def show_division(feature: dict | None, hideout: dict):
         return dash.no_update, dash.no_update
     lang = hideout.get("lang", "zh-CN")
     code = feature.get("properties", {}).get("code")
-    info = queries.division_summary(current().engine, code) if code else None
+    info = citymap.division_summary(current().engine, code) if code else None
     if info is None:
         return t("map.pick_division", lang), dash.no_update
     return _division_card(info, lang), {**hideout, "selected": code}
@@ -188,15 +188,15 @@ def _division_card(info: dict, lang: str) -> list:
 def refresh_live(_tick: int | None, seen: str | None, hideout: dict):
     """Redraw the live layers only when the store has changed since the last look."""
     rt = current()
-    version = queries.data_version(rt.engine)
+    version = citymap.data_version(rt.engine)
     if version == seen:
         return (dash.no_update,) * 5
     lang = (hideout or {}).get("lang", "zh-CN")
-    layers = [queries.open_incident_features(rt.engine), queries.busy_unit_features(rt.engine),
-              queries.alert_area_features(rt.engine)]
+    layers = [citymap.open_incident_features(rt.engine), citymap.busy_unit_features(rt.engine),
+              citymap.alert_area_features(rt.engine)]
     if rt.settings.web.tile_crs != "wgs84":
-        layers = [queries.for_display(layer, rt.settings.web.tile_crs) for layer in layers]
-    return (*layers, _live_panel(queries.live_summary(rt.engine), lang), version)
+        layers = [citymap.for_display(layer, rt.settings.web.tile_crs) for layer in layers]
+    return (*layers, _live_panel(citymap.live_summary(rt.engine), lang), version)
 
 
 def _live_panel(summary: dict, lang: str) -> list:

@@ -18,7 +18,8 @@ import geopandas as gpd
 import shapely
 from shapely.geometry import box, mapping, shape
 
-from ioc.citypack import (
+from ioc.city.geo import CRS, transform_geometry
+from ioc.city.pack import (
     CityPack,
     Division,
     Manifest,
@@ -28,7 +29,6 @@ from ioc.citypack import (
     write_empty_layers,
     write_manifest,
 )
-from ioc.geo import CRS, transform_geometry
 
 CELL = 0.04  # degrees, about 4 km
 ORIGIN = (113.70, 22.98)  # south-west corner of the grid, in Nancheng/Dongcheng

@@ -10,11 +10,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ioc import PROJECT_ROOT, sla
-from ioc.actions import Actor
-
-from ioc.citypack import (
-    KEY_POINT_FIELDS, ORG_FIELDS, UNIT_FIELDS, Division, Manifest, MapView, load_pack, write_divisions,
+from ioc import PROJECT_ROOT
+from ioc.chain import sla
+from ioc.chain.actions import Actor
+from ioc.city.pack import (
+    KEY_POINT_FIELDS,
+    ORG_FIELDS,
+    UNIT_FIELDS,
+    Division,
+    Manifest,
+    MapView,
+    load_pack,
+    write_divisions,
     write_manifest,
 )
 from ioc.store import models

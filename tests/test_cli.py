@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from ioc import PROJECT_ROOT
-from ioc.citypack import load_pack
-from ioc.geo import DivisionIndex
+from ioc.city.geo import DivisionIndex
+from ioc.city.pack import load_pack
 from ioc.runtime import open_runtime
 from tests.boundaries import foshan_features, pack_features, write_boundary_file
 from tests.conftest import assert_one_line_error
@@ -141,7 +141,7 @@ def test_export_for_leaders_and_scripts(ready, tmp_path):
     import csv as csvlib
 
     from feeds.base import RawItem
-    from ioc.ingest import FeedContext, ingest_batch
+    from ioc.intake.ingest import FeedContext, ingest_batch
     from ioc.records import IncidentRecord
 
     runtime = open_runtime(ready.settings())

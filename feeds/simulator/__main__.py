@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from feeds.simulator.server import start_simulator
-from ioc.citypack import load_pack
+from ioc.city.pack import load_pack
 from ioc.config import GEODATA_DIR
 
 log = logging.getLogger("feeds.simulator")

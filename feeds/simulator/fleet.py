@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from feeds.simulator.geography import distance_km, interpolate
-from ioc.citypack import CityPack
+from ioc.city.pack import CityPack
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ Times are ISO-8601 with the city's offset and no fractions, e.g. ``2024-07-01T12
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from feeds.simulator.calls import CadIncident
@@ -19,7 +19,7 @@ from feeds.simulator.hotline import SERVICES, HotlineRequest
 from feeds.simulator.scenario import SIGNALS
 from feeds.simulator.urban import Detection, UrbanCase
 from feeds.simulator.weather import ALARM_LEVEL, WARNING_LEVEL, CapMessage, Reading
-from ioc.geo import from_wgs84
+from ioc.city.geo import from_wgs84
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import shapely
 from shapely.geometry import Polygon
 
-from ioc.citypack import CityPack, Division, KeyPoint
+from ioc.city.pack import CityPack, Division, KeyPoint
 
 log = logging.getLogger(__name__)
 

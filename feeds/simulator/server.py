@@ -38,7 +38,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from feeds.simulator.formats import Renderer
 from feeds.simulator.world import World
-from ioc.citypack import CityPack
+from ioc.city.pack import CityPack
 
 log = logging.getLogger(__name__)
 

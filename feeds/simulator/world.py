@@ -33,7 +33,7 @@ from feeds.simulator.geography import Places
 from feeds.simulator.scenario import make_scenario
 from feeds.simulator.traffic import STREAMS, minute_arrivals
 from feeds.simulator.weather import READING_INTERVAL, Reading, WarningOffice, make_gauges, read_gauges
-from ioc.citypack import CityPack
+from ioc.city.pack import CityPack
 
 log = logging.getLogger(__name__)
 

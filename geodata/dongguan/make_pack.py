@@ -38,7 +38,7 @@ PACK_DIR = Path(__file__).resolve().parent
 # Run as a plain script from anywhere: make the project root importable for ``ioc``.
 sys.path.insert(0, str(PACK_DIR.parent.parent))
 
-from ioc.citypack import (  # noqa: E402
+from ioc.city.pack import (  # noqa: E402
     KEY_POINT_FIELDS,
     KEY_POINTS,
     ORG_FIELDS,

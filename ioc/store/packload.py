@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pyproj import Geod
 from sqlalchemy import Engine, select
 
-from ioc.citypack import CityPack, KeyPoint, Unit
+from ioc.city.pack import CityPack, KeyPoint, Unit
 from ioc.errors import UserError
 from ioc.store import models
 from ioc.store.db import transaction

@@ -1,0 +1,62 @@
+"""Linked reports: attaching a report to the incident it belongs to, and splitting it off again.
+
+Fusion (``ioc.intake.fusion``) links a new report on arrival; a duty officer merges and splits by
+hand (``ioc.chain.workflow``). Both write the same entries, so either can undo the other.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ioc.errors import UserError
+from ioc.store import models
+from ioc.store.db import transaction
+from ioc.store.models import utcnow
+
+
+def link(session: Session, child: models.Incident, parent: int | models.Incident, actor: str) -> None:
+    """Attach ``child`` to ``parent`` (an incident or its id) as a linked report."""
+    if not isinstance(parent, models.Incident):
+        parent = session.get(models.Incident, parent, with_for_update=True)
+    parent_id = parent.id
+    child.parent_id = parent_id
+    child.status = "fused"
+    child.version += 1
+    parent.report_count += 1
+    parent.sources = [*parent.sources, source_entry(child)]
+    parent.version += 1
+    parent.updated_at = utcnow()
+    session.add(models.IncidentEvent(incident_id=parent_id, kind="report_linked", actor=actor,
+                                     data={"report_id": child.id, **source_entry(child)}))
+    session.add(models.IncidentEvent(incident_id=child.id, kind="fused_into", actor=actor,
+                                     data={"parent_id": parent_id}))
+
+
+def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
+    """Split a linked report off its parent: it becomes an incident of its own again."""
+    with transaction(engine) as session:
+        child = session.get(models.Incident, report_id, with_for_update=True)
+        if child is None:
+            raise UserError(f"incident {report_id} does not exist")
+        if child.parent_id is None:
+            raise UserError(f"incident {report_id} is not a linked report; nothing to split")
+        parent = session.get(models.Incident, child.parent_id, with_for_update=True)
+        entry = source_entry(child)
+        parent.report_count = max(1, parent.report_count - 1)
+        parent.sources = [s for s in parent.sources if s != entry]
+        parent.version += 1
+        parent.updated_at = utcnow()
+        child.parent_id = None
+        child.status = "new"
+        child.version += 1
+        child.updated_at = utcnow()
+        session.add(models.IncidentEvent(incident_id=parent.id, kind="report_split", actor=actor,
+                                         data={"report_id": child.id}))
+        session.add(models.IncidentEvent(incident_id=child.id, kind="split_from", actor=actor,
+                                         data={"parent_id": parent.id}))
+    return child
+
+
+def source_entry(incident: models.Incident) -> dict[str, str]:
+    return {"source": incident.source, "external_id": incident.external_id, "channel": incident.channel}

@@ -1,0 +1,1 @@
+"""The city: its pack (divisions, orgs, key points, units, rules), coordinates and boundary files."""

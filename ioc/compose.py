@@ -1,0 +1,48 @@
+"""Putting a process together: which feeds it knows, how orders leave it, how it logs.
+
+The composition root of ``app.py`` and the CLI (``ioc.cli``): the only place in ``ioc/`` that
+names the demo city (``feeds.simulator``). The worker, the API and the pages are handed what
+is chosen here and never ask whether the demo is on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ioc.chain.outbox import Sender, http_sender, payload_sender
+from ioc.config import FeedSettings, Settings
+from ioc.runtime import Runtime, open_runtime
+
+
+def feeds_of(settings: Settings) -> list[FeedSettings]:
+    """The feeds from the configuration, plus the demo city's when the demo is on."""
+    feeds = list(settings.feeds)
+    if settings.demo.enabled:
+        from feeds.simulator import demo_feeds
+
+        mqtt = ("127.0.0.1", settings.demo.mqtt_port) if settings.demo.mqtt_port else None
+        known = {f.name for f in feeds}
+        feeds += [f for f in demo_feeds(settings.demo.url(), mqtt=mqtt) if f.name not in known]
+    return feeds
+
+
+def open_city(settings: Settings) -> Runtime:
+    """The runtime of this process: store, pack, and every feed it knows (the demo's too)."""
+    return open_runtime(settings, feeds_of(settings))
+
+
+def outbox_sender(settings: Settings) -> Sender | None:
+    """How orders reach agencies: configured endpoints, else the demo city's agencies, else nowhere."""
+    box = settings.outbox
+    if box.endpoints or box.base_url:
+        return http_sender(box.endpoints or box.base_url)
+    if settings.demo.enabled:
+        return payload_sender(settings.demo.url() + "/agency/orders")
+    return None
+
+
+def configure_logging(level: int) -> None:
+    """Our loggers at ``level``; the chatty libraries (a line per request or job run) at WARNING."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "apscheduler", "werkzeug", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

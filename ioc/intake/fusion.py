@@ -1,0 +1,85 @@
+"""Cross-source fusion: reports of one real event become one incident with linked reports.
+
+A new report within R metres and T minutes of an open incident of a compatible category
+(both per category, from the pack's rules) attaches to it: the report keeps its own row with
+status ``fused`` and ``parent_id``; the parent counts the reports and lists their sources
+(``ioc.chain.links``, shared with a duty officer's manual merge and split).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ioc.city.geo import distance_m
+from ioc.city.pack import Fusion
+from ioc.records import OPEN_STATUSES
+from ioc.store import models
+
+
+@dataclass
+class Candidate:
+    ref: int | models.Incident  # a stored incident's id, or a new one of this batch
+    category: str
+    lon: float
+    lat: float
+    reported_at: datetime
+
+
+CELL_DEG = 0.01  # about 1 km: larger than any fusion radius, so a match is in the 3×3 cells around
+
+
+class FusionFinder:
+    """Open incidents that new reports of one batch may attach to, loaded with one query and
+    bucketed by category and ~1 km cell so each match looks at a handful of candidates."""
+
+    def __init__(self, session: Session, rules: Fusion, start: datetime, end: datetime) -> None:
+        self.rules = rules
+        longest = max([rules.minutes, *(w.minutes for w in rules.categories.values())])
+        slack = timedelta(minutes=longest)
+        rows = session.execute(
+            select(models.Incident.id, models.Incident.category, models.Incident.lon,
+                   models.Incident.lat, models.Incident.reported_at)
+            .where(models.Incident.status.in_(OPEN_STATUSES),
+                   models.Incident.parent_id.is_(None),
+                   models.Incident.lon.is_not(None),
+                   models.Incident.reported_at.between(start - slack, end + slack))
+        ).all()
+        self.cells: dict[tuple[str, int, int], list[Candidate]] = {}
+        for row in rows:
+            self.add(Candidate(*row))
+
+    def add(self, candidate: Candidate) -> None:
+        """An open incident later reports may attach to (new ones of this batch included)."""
+        key = (candidate.category, *self._cell(candidate.lon, candidate.lat))
+        self.cells.setdefault(key, []).append(candidate)
+
+    @staticmethod
+    def _cell(lon: float, lat: float) -> tuple[int, int]:
+        return int(math.floor(lon / CELL_DEG)), int(math.floor(lat / CELL_DEG))
+
+    def match(self, category: str, lon: float | None, lat: float | None,
+              at: datetime) -> int | models.Incident | None:
+        """The nearest compatible open incident in the window (its id, or the new row), or None."""
+        if lon is None or lat is None:
+            return None
+        related = self.rules.compatible(category)
+        if not related:
+            return None
+        window = self.rules.window(category)
+        cx, cy = self._cell(lon, lat)
+        best: tuple[float, Candidate] | None = None
+        for cat in related:
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    for c in self.cells.get((cat, cx + dx, cy + dy), ()):
+                        if abs((c.reported_at - at).total_seconds()) > window.minutes * 60:
+                            continue
+                        d = distance_m(lon, lat, c.lon, c.lat)
+                        if d <= window.radius_m and (best is None or d < best[0]):
+                            best = (d, c)
+        return best[1].ref if best else None

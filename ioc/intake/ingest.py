@@ -1,0 +1,522 @@
+"""The one way into the store for every source. Per batch, in one transaction:
+
+land every raw item → parse and validate → convert coordinates to WGS-84 → check the
+location → enrich (division, owning org) → dedupe → fuse → upsert → append events; the
+feed's cursor and counts are written in the same transaction, so a crash before the commit
+loses nothing and duplicates nothing on the next run.
+
+Alerts (CAP) and sensor readings take the same path and are stored by ``ioc.intake.alerts`` and
+``ioc.intake.sensors``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from ioc.chain import dispatch, sla
+from ioc.chain.actions import Actor
+from ioc.chain.links import link
+from ioc.city.geo import DivisionIndex, grid_codes, to_wgs84_arrays
+from ioc.city.pack import CityPack
+from ioc.intake import alerts, sensors
+from ioc.intake.fusion import Candidate, FusionFinder
+from ioc.records import (
+    IncidentRecord,
+    ReadingRecord,
+    Record,
+    Reject,
+    UnitStatusRecord,
+)
+from ioc.store import models
+from ioc.store.db import transaction
+from ioc.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[Any], list[Record]]
+
+# How far along the lifecycle a status is: a source may move an incident forward, never back.
+STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "on_scene": 4,
+               "resolved": 5, "closed": 6, "cancelled": 6, "fused": 6}
+# A unit status reported by a CAD feed, as the assignment status it means.
+UNIT_TO_ASSIGNMENT = {"EN_ROUTE": "EN_ROUTE", "ON_SCENE": "ON_SCENE", "CLEARED": "CLEARED", "AVAILABLE": "CLEARED"}
+INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
+                        "lon", "lat", "location_flag", "district_code", "grid_code", "org_code", "reported_at",
+                        "closed_at", "extra")
+
+
+@dataclass
+class FeedContext:
+    """What the pipeline needs to know about one feed and its city."""
+
+    name: str
+    kind: str
+    crs: str
+    pack: CityPack
+    index: DivisionIndex
+
+    @classmethod
+    def for_feed(cls, name: str, kind: str, crs: str, pack: CityPack,
+                 index: DivisionIndex | None = None) -> FeedContext:
+        return cls(name=name, kind=kind, crs=crs, pack=pack, index=index or DivisionIndex(pack.divisions()))
+
+
+@dataclass
+class BatchReport:
+    fetched: int = 0
+    stored: int = 0
+    updated: int = 0
+    fused: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
+    units: int = 0
+    alerts: int = 0
+    readings: int = 0
+    newest: datetime | None = None
+
+    def add(self, other: BatchReport) -> None:
+        for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "alerts", "readings"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected += other.rejected
+        for flag, n in other.flagged.items():
+            self.flagged[flag] = self.flagged.get(flag, 0) + n
+        if other.newest and (self.newest is None or other.newest > self.newest):
+            self.newest = other.newest
+
+    def note_newest(self, times: Iterable[datetime]) -> None:
+        """Track the newest event time among what this batch brought (for the feed's lag)."""
+        latest = max(times, default=None)
+        if latest and (self.newest is None or latest > self.newest):
+            self.newest = latest
+
+    def counts(self) -> dict[str, int]:
+        return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
+                "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
+                "alerts": self.alerts, "readings": self.readings}
+
+    def summary(self) -> str:
+        parts = [f"{k} {v}" for k, v in self.counts().items() if v or k == "fetched"]
+        if self.flagged:
+            parts.append("flagged " + ", ".join(f"{k} {v}" for k, v in sorted(self.flagged.items())))
+        return ", ".join(parts)
+
+
+@dataclass
+class _Item:
+    """One raw item on its way through: what it became, or why not."""
+
+    external_id: str | None
+    payload: str
+    content_hash: str
+    received_at: datetime
+    raw_id: int | None = None  # set when replaying an already-landed item
+    records: list[Record] = field(default_factory=list)
+    reason: str | None = None
+
+
+def ingest_batch(engine: Engine, ctx: FeedContext, items: Sequence[Any], parse: Parser,
+                 cursor: str | None = None, save_cursor: bool = True) -> BatchReport:
+    """Store one fetched batch (``items`` are ``feeds.base.RawItem``) and move the cursor."""
+    with transaction(engine) as session:
+        report = ingest_items(session, ctx, [_Item(i.external_id, i.payload, i.content_hash, i.received_at)
+                                             for i in items], parse)
+        if save_cursor:
+            _save_state(session, ctx.name, ctx.kind, cursor, report)
+    return report
+
+
+def replay_rejected(engine: Engine, ctx: FeedContext, parse: Parser) -> BatchReport:
+    """Re-run a feed's rejected raw records (after a mapping fix) through the pipeline."""
+    with transaction(engine) as session:
+        rows = session.execute(
+            select(models.RawRecord).where(models.RawRecord.feed == ctx.name,
+                                           models.RawRecord.outcome == "rejected")
+            .order_by(models.RawRecord.id)
+        ).scalars().all()
+        items = [_Item(r.external_id, r.payload, r.content_hash, r.received_at, raw_id=r.id) for r in rows]
+        report = ingest_items(session, ctx, items, parse)
+        _save_state(session, ctx.name, ctx.kind, None, report, keep_cursor=True)
+    return report
+
+
+def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: Parser) -> BatchReport:
+    report = BatchReport(fetched=len(items))
+    fresh = _drop_seen(session, ctx.name, items, report)
+    for item in fresh:
+        _parse(item, parse)
+    places = _locate(ctx, [r for it in fresh for r in it.records])
+    by_kind: dict[str, list[tuple[_Item, Record]]] = {}
+    for item in fresh:
+        for record in item.records:
+            by_kind.setdefault(record.kind, []).append((item, record))
+    readings = [(r, places[id(r)]) for _, r in by_kind.get("reading", [])]
+    report.note_newest(r.at for r, _ in readings)
+    report.note_newest(r.sent for _, r in by_kind.get("alert", []))
+    report.readings, crossings = sensors.store(session, ctx, readings)
+    places.update({id(r): place for r, place in crossings})
+    incidents = by_kind.get("incident", []) + [(None, r) for r, _ in crossings]
+    incident_ids = _store_incidents(session, ctx, incidents, places, report)
+    _store_unit_statuses(session, ctx, by_kind.get("unit_status", []), places, report)
+    report.alerts += alerts.store(session, ctx.name, [r for _, r in by_kind.get("alert", [])])
+    _land(session, ctx.name, fresh, report, incident_ids)
+    return report
+
+
+# --- land, parse ----------------------------------------------------------------------
+
+
+def _drop_seen(session: Session, feed: str, items: list[_Item], report: BatchReport) -> list[_Item]:
+    """Items already landed with identical content are duplicates: nothing new to store."""
+    fresh = [i for i in items if i.raw_id is not None]
+    new = [i for i in items if i.raw_id is None]
+    if not new:
+        return fresh
+    hashes = {i.content_hash for i in new}
+    seen = set(session.execute(
+        select(models.RawRecord.external_id, models.RawRecord.content_hash)
+        .where(models.RawRecord.feed == feed, models.RawRecord.content_hash.in_(hashes))
+    ).all())
+    in_batch: set[tuple[str | None, str]] = set()
+    for item in new:
+        key = (item.external_id, item.content_hash)
+        if key in seen or key in in_batch:
+            report.duplicates += 1
+        else:
+            in_batch.add(key)
+            fresh.append(item)
+    return fresh
+
+
+def _parse(item: _Item, parse: Parser) -> None:
+    from feeds.base import RawItem  # the adapter's own item type
+
+    raw = RawItem(item.external_id, item.payload, item.received_at)
+    try:
+        item.records = list(parse(raw))
+    except Reject as exc:
+        item.reason = str(exc) or "rejected by the adapter"
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        item.reason = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    except Exception as exc:  # a poisoned record must not stop its batch
+        log.warning("feed item %s: %s: %s", item.external_id, type(exc).__name__, exc)
+        item.reason = f"could not parse: {type(exc).__name__}: {exc}"
+
+
+def _land(session: Session, feed: str, items: list[_Item], report: BatchReport,
+          incident_ids: dict[str, int]) -> None:
+    """Write every raw item with its outcome and the incident it fed (new rows, or updated
+    rows when replaying)."""
+    rows = []
+    for item in items:
+        outcome = "rejected" if item.reason else "accepted"
+        if item.reason:
+            report.rejected.append((item.external_id or "?", item.reason))
+        if item.raw_id is not None:
+            session.execute(update(models.RawRecord).where(models.RawRecord.id == item.raw_id)
+                            .values(outcome=outcome, reason=item.reason,
+                                    incident_id=incident_ids.get(item.external_id or "")))
+            continue
+        rows.append({"feed": feed, "external_id": item.external_id, "content_hash": item.content_hash,
+                     "received_at": item.received_at, "payload": item.payload, "outcome": outcome,
+                     "reason": item.reason, "incident_id": incident_ids.get(item.external_id or "")})
+    if rows:
+        session.execute(models.RawRecord.__table__.insert(), rows)
+
+
+# --- coordinates and places -------------------------------------------------------------
+
+
+@dataclass
+class _Place:
+    lon: float | None
+    lat: float | None
+    flag: str | None
+    district: str | None
+    grid: str | None = None
+
+
+def _locate(ctx: FeedContext, records: list[Record]) -> dict[int, _Place]:
+    """Each located record's checked WGS-84 place and division, keyed by ``id(record)``."""
+    located = [r for r in records if isinstance(r, (IncidentRecord, UnitStatusRecord, ReadingRecord))]
+    lons = np.array([r.lon if r.lon is not None else np.nan for r in located], dtype=float)
+    lats = np.array([r.lat if r.lat is not None else np.nan for r in located], dtype=float)
+    return {id(r): p for r, p in zip(located, check_points(ctx, lons, lats))}
+
+
+def check_points(ctx: FeedContext, lons: np.ndarray, lats: np.ndarray) -> list[_Place]:
+    """WGS-84 points with a flag: missing, swapped (lat/lon corrected) or outside the city."""
+    if len(lons) == 0:
+        return []
+    west, south, east, north = ctx.pack.manifest.bbox
+    missing = np.isnan(lons) | np.isnan(lats) | ((np.abs(lons) < 1e-9) & (np.abs(lats) < 1e-9))
+    swap = ~missing & ~_inside(lons, lats, west, south, east, north) & _inside(lats, lons, west, south, east, north)
+    lons, lats = np.where(swap, lats, lons), np.where(swap, lons, lats)
+    safe_lons, safe_lats = np.where(missing, 0.0, lons), np.where(missing, 0.0, lats)
+    wlon, wlat = to_wgs84_arrays(safe_lons, safe_lats, ctx.crs)
+    districts = ctx.index.locate_many(wlon, wlat)
+    grids = grid_codes(districts, wlon, wlat, ctx.pack.manifest.bbox, ctx.pack.manifest.grid_cell_m)
+    places = []
+    for i in range(len(lons)):
+        if missing[i]:
+            places.append(_Place(None, None, "missing", None))
+            continue
+        flag = "swapped" if swap[i] else (None if districts[i] else "outside")
+        places.append(_Place(round(float(wlon[i]), 6), round(float(wlat[i]), 6), flag, districts[i], grids[i]))
+    return places
+
+
+def _inside(x: np.ndarray, y: np.ndarray, west: float, south: float, east: float, north: float) -> np.ndarray:
+    # A margin of about 10 km: a point just over the line is a real report, not a swap.
+    m = 0.1
+    return (x >= west - m) & (x <= east + m) & (y >= south - m) & (y <= north + m)
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+
+def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
+                     places: dict[int, _Place], report: BatchReport) -> dict[str, int]:
+    """Insert or update the batch's incidents; their ids by external id."""
+    if not pairs:
+        return {}
+    records: list[IncidentRecord] = [r for _, r in pairs]  # type: ignore[misc]
+    ids = [r.external_id for r in records]
+    existing = {i.external_id: i for i in session.scalars(
+        select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
+    times = [r.reported_at for r in records]
+    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
+    units = _known_units(session, records)
+    created: list[models.Incident] = []
+    fused: list[tuple[models.Incident, models.Incident | int]] = []
+    touched: list[tuple[models.Incident, IncidentRecord]] = []
+    for record in sorted(records, key=lambda r: r.reported_at):
+        place = places[id(record)]
+        if place.flag:
+            report.flagged[place.flag] = report.flagged.get(place.flag, 0) + 1
+        values = _incident_values(ctx, record, place)
+        incident = existing.get(record.external_id)
+        if incident is None:
+            incident = _new_incident(ctx, record.external_id, values, finder, fused)
+            session.add(incident)
+            existing[record.external_id] = incident
+            created.append(incident)
+        else:
+            _update_incident(session, ctx, incident, values, report)
+        touched.append((incident, record))
+    report.note_newest(i.reported_at for i in created)
+    session.flush()  # the batch's new incidents in one round of inserts: ids for events and links
+    _creation_events(session, ctx, created)
+    for child, parent in fused:
+        link(session, child, parent, actor=f"feed:{ctx.name}")
+    report.stored += len(created)
+    report.fused += len(fused)
+    for incident, record in touched:
+        _store_assignments(session, incident, record, units, report)
+        _stamp_times(incident, record)
+    return {ext: incident.id for ext, incident in existing.items()}
+
+
+def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:
+    return {
+        "channel": record.channel, "category": record.category, "type": record.type,
+        "priority": record.priority, "status": record.status, "title": record.title or record.type,
+        "description": record.description, "address": record.address, "lon": place.lon, "lat": place.lat,
+        "location_flag": place.flag, "district_code": place.district,
+        "grid_code": record.extra.get("grid_code") or place.grid,  # the source's own grid when it has one
+        "org_code": route(ctx.pack, record.category, place.district),
+        "reported_at": record.reported_at, "closed_at": record.closed_at,
+        "extra": {**record.extra, **({"source_status": record.source_status} if record.source_status else {})},
+    }
+
+
+def route(pack: CityPack, category: str, district: str | None) -> str | None:
+    """The owning org: a department by service, or the office of the incident's division."""
+    rules = pack.rules.routing
+    service = rules.services.get(category, rules.default)
+    orgs = pack.orgs()
+    if service == "town":
+        return next((o.code for o in orgs if o.kind == "office" and o.district_code == district), None)
+    return next((o.code for o in orgs if o.kind == "department" and o.service == service), None)
+
+
+def _new_incident(ctx: FeedContext, external_id: str, values: dict[str, Any], finder: FusionFinder,
+                  fused: list[tuple[models.Incident, models.Incident | int]]) -> models.Incident:
+    """A new incident row (not yet flushed); notes the open incident it fuses into, if any."""
+    incident = models.Incident(source=ctx.name, external_id=external_id, report_count=1, version=1, **values)
+    incident.sources = [{"source": ctx.name, "external_id": external_id, "channel": incident.channel}]
+    sla.apply_incident_clocks(None, incident, ctx.pack)
+    if incident.status in ("new", "acknowledged", "dispatched", "on_scene"):
+        parent = finder.match(incident.category, incident.lon, incident.lat, incident.reported_at)
+        if parent is not None:
+            fused.append((incident, parent))
+        elif incident.lon is not None:
+            finder.add(Candidate(incident, incident.category, incident.lon, incident.lat, incident.reported_at))
+    return incident
+
+
+def _creation_events(session: Session, ctx: FeedContext, created: list[models.Incident]) -> None:
+    actor, now = f"feed:{ctx.name}", utcnow()
+    rows = []
+    for incident in created:
+        rows.append({"incident_id": incident.id, "at": now, "kind": "created", "actor": actor,
+                     "data": {"status": incident.status, "priority": incident.priority}})
+        if incident.location_flag:
+            rows.append({"incident_id": incident.id, "at": now, "kind": "location_flagged", "actor": actor,
+                         "data": {"flag": incident.location_flag}})
+    if rows:
+        session.execute(models.IncidentEvent.__table__.insert(), rows)
+
+
+def _update_incident(session: Session, ctx: FeedContext, incident: models.Incident, values: dict[str, Any],
+                     report: BatchReport) -> None:
+    changed: dict[str, Any] = {}
+    status = values.pop("status")
+    for name in INCIDENT_COPY_FIELDS:
+        if getattr(incident, name) != values[name]:
+            changed[name] = _jsonable(values[name])
+            setattr(incident, name, values[name])
+    if incident.status != "fused" and STATUS_RANK[status] > STATUS_RANK.get(incident.status, 0):
+        changed["status"] = status
+        incident.status = status
+    if not changed:
+        report.duplicates += 1
+        return
+    if "priority" in changed or "category" in changed:
+        sla.apply_incident_clocks(session, incident, ctx.pack)
+    if incident.id is None:
+        return  # created earlier in this same batch: its creation event tells the story
+    incident.version += 1
+    incident.updated_at = utcnow()
+    session.add(models.IncidentEvent(incident_id=incident.id, kind="updated", actor=f"feed:{ctx.name}",
+                                     data=changed))
+    report.updated += 1
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _known_units(session: Session, records: list[IncidentRecord]) -> set[str]:
+    wanted = {a.unit_id for r in records for a in r.assignments}
+    if not wanted:
+        return set()
+    return set(session.scalars(select(models.Unit.id).where(models.Unit.id.in_(wanted))))
+
+
+def _store_assignments(session: Session, incident: models.Incident, record: IncidentRecord, units: set[str],
+                       report: BatchReport) -> None:
+    if not record.assignments:
+        return
+    current = {a.unit_id: a for a in session.scalars(
+        select(models.Assignment).where(models.Assignment.incident_id == incident.id))}
+    for a in record.assignments:
+        if a.unit_id not in units:
+            report.flagged["unknown_unit"] = report.flagged.get("unknown_unit", 0) + 1
+            continue
+        row = current.get(a.unit_id)
+        if row is None:
+            row = models.Assignment(incident_id=incident.id, unit_id=a.unit_id,
+                                    dispatched_at=a.dispatched_at or record.reported_at)
+            session.add(row)
+        for stamp in ("en_route_at", "on_scene_at", "cleared_at"):
+            if getattr(a, stamp) and getattr(row, stamp) != getattr(a, stamp):
+                setattr(row, stamp, getattr(a, stamp))
+        row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
+                      else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
+
+
+def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
+    """Stamps the source's own times give: first unit dispatched and on scene (the CAD intervals),
+    and, for an incident the source reports finished, when (its close time, else the last unit
+    cleared). A stamp the source does not give stays empty rather than guessed."""
+    units = record.assignments
+    dispatched = [a.dispatched_at for a in units if a.dispatched_at]
+    on_scene = [a.on_scene_at for a in units if a.on_scene_at]
+    cleared = [a.cleared_at for a in units if a.cleared_at]
+    if dispatched and incident.dispatched_at is None:
+        incident.dispatched_at = min(dispatched)
+    if on_scene and incident.on_scene_at is None:
+        incident.on_scene_at = min(on_scene)
+    finished = record.closed_at or (max(cleared) if cleared and len(cleared) == len(units) else None)
+    if incident.status in ("resolved", "closed") and incident.resolved_at is None and finished:
+        incident.resolved_at = finished
+
+
+# --- units ----------------------------------------------------------------------------------
+
+
+def _store_unit_statuses(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
+                         places: dict[int, _Place], report: BatchReport) -> None:
+    """Newest status and position per unit; an item naming an unknown unit is rejected."""
+    if not pairs:
+        return
+    wanted = {r.unit_id for _, r in pairs}  # type: ignore[union-attr]
+    units = {u.id: u for u in session.scalars(select(models.Unit).where(models.Unit.id.in_(wanted)))}
+    for item, record in sorted(pairs, key=lambda p: p[1].at):  # type: ignore[union-attr]
+        assert isinstance(record, UnitStatusRecord)
+        place = places[id(record)]
+        unit = units.get(record.unit_id)
+        if unit is None:
+            item.reason = f"unknown unit {record.unit_id!r} (not in the city pack's units)"
+            continue
+        if unit.status_at and record.at <= unit.status_at:
+            continue
+        unit.status, unit.status_at = record.status, record.at
+        if place.lon is not None:
+            unit.lon, unit.lat, unit.position_at = place.lon, place.lat, record.at
+        unit.version += 1
+        report.units += 1
+        if record.incident_external_id:
+            _move_assignment(session, ctx, record, unit)
+
+
+def _move_assignment(session: Session, ctx: FeedContext, record: UnitStatusRecord, unit: models.Unit) -> None:
+    """A unit's progress on a job moves its assignment (and the incident on arrival) forward."""
+    target = UNIT_TO_ASSIGNMENT.get(record.status)
+    assignment = _assignment_for(session, ctx, record)
+    if target is None or assignment is None or target not in dispatch.NEXT_STATUS.get(assignment.status, ()):
+        return
+    incident = session.get(models.Incident, assignment.incident_id)
+    dispatch.move_assignment(session, Actor.system(f"feed:{ctx.name}"), incident, unit, assignment, target,
+                             record.at)
+
+
+def _assignment_for(session: Session, ctx: FeedContext, record: UnitStatusRecord) -> models.Assignment | None:
+    """The open assignment a status names: an incident of this feed, or one of ours by id (an order we sent)."""
+    ref = record.incident_external_id or ""
+    stmt = (select(models.Assignment).join(models.Incident)
+            .where(models.Assignment.unit_id == record.unit_id, models.Assignment.status != "CLEARED"))
+    found = session.scalars(stmt.where(models.Incident.source == ctx.name, models.Incident.external_id == ref)).first()
+    if found is None and ref.isdigit():
+        found = session.scalars(stmt.where(models.Incident.id == int(ref))).first()
+    return found
+
+
+# --- feed state -------------------------------------------------------------------------------
+
+
+def _save_state(session: Session, feed: str, kind: str, cursor: str | None, report: BatchReport,
+                keep_cursor: bool = False) -> None:
+    state = session.get(models.FeedState, feed, with_for_update=True)
+    if state is None:
+        state = models.FeedState(name=feed, kind=kind, counts={})
+        session.add(state)
+    if not keep_cursor:
+        state.cursor = cursor
+    totals = dict(state.counts or {})
+    for key, value in report.counts().items():
+        totals[key] = totals.get(key, 0) + value
+    state.counts = totals
+    if report.newest:
+        state.lag_seconds = max(0.0, (datetime.now(timezone.utc) - report.newest).total_seconds())

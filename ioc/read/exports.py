@@ -1,0 +1,105 @@
+"""Exports for leaders and scripts: incidents, alerts, units, work orders and KPIs as CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from ioc.chain.actions import Actor
+from ioc.errors import UserError
+from ioc.read import lists
+from ioc.runtime import Runtime
+
+EXPORT_LIMIT = 1000  # rows per page read from the store while exporting
+
+
+@dataclass
+class Options:
+    filters: lists.IncidentFilter
+    by: str = "division"
+    active: bool = False
+
+    @classmethod
+    def from_args(cls, args: Any, tz: ZoneInfo) -> Options:
+        def split(value: str | None) -> list[str] | None:
+            return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+        filters = lists.IncidentFilter(
+            status=split(args.status), category=split(args.category), priority=split(args.priority),
+            division=split(args.division), org=split(args.org), since=parse_time(args.since, tz, "--since"),
+            until=parse_time(args.until, tz, "--until"), q=args.q)
+        return cls(filters=filters, by=args.by, active=args.active)
+
+
+def parse_time(raw: str | None, tz: ZoneInfo, name: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UserError(f"{name} {raw!r} is not a time; use ISO 8601 such as 2026-07-01 or 2026-07-01T08:00+08:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def rows(rt: Runtime, what: str, options: Options) -> list[dict[str, Any]]:
+    engine = rt.engine
+    if what == "incidents":
+        return _all_incidents(engine, options.filters)
+    if what == "alerts":
+        return lists.alerts(engine, active_only=options.active, limit=lists.MAX_LIMIT)
+    if what == "units":
+        return lists.units(engine, status=options.filters.status, org=options.filters.org)
+    if what == "work-orders":
+        return _all_pages(lambda off: lists.work_orders(engine, Actor.system("export"), options.filters.status,
+                                                        options.filters.org, EXPORT_LIMIT, off))
+    if what == "kpis":
+        from ioc.read import kpi
+
+        frm = options.filters.since or (datetime.now(rt.pack.timezone) - timedelta(days=1))
+        to = options.filters.until or datetime.now(rt.pack.timezone)
+        return kpi.export_rows(engine, frm, to, options.by)
+    raise UserError(f"cannot export {what!r}")
+
+
+def _all_incidents(engine, filters: lists.IncidentFilter) -> list[dict[str, Any]]:
+    return _all_pages(lambda off: lists.incidents(engine, filters, EXPORT_LIMIT, off))
+
+
+def _all_pages(fetch) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        page = fetch(len(out))
+        out += page["items"]
+        if len(out) >= page["total"] or not page["items"]:
+            return out
+
+
+def write(data: list[dict[str, Any]], fmt: str, out: IO[str], tz: ZoneInfo) -> None:
+    """CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese) or JSON; times in ``tz``."""
+    data = [{k: _cell(v, tz) for k, v in row.items()} for row in data]
+    if fmt == "json":
+        json.dump(data, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return
+    columns: list[str] = []
+    for row in data:
+        columns += [k for k in row if k not in columns]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for row in data:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                         for k, v in row.items()})
+
+
+def _cell(value: Any, tz: ZoneInfo) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, list):
+        return [_cell(v, tz) for v in value]
+    if isinstance(value, dict):
+        return {k: _cell(v, tz) for k, v in value.items()}
+    return value

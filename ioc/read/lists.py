@@ -1,0 +1,176 @@
+"""Filtered, paged lists and details: what the API, the exports and the boards read.
+
+Every function returns plain dicts; times stay aware datetimes so that each edge (the API's
+JSON, the exports) writes them in the city's timezone. Filters are a fixed whitelist, so
+nothing a caller sends reaches SQL except as a bound value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.orm import Session
+
+from ioc.chain.actions import Actor
+from ioc.errors import NotFound, UserError
+from ioc.store import models
+from ioc.store.db import session_factory
+from ioc.store.models import utcnow
+
+MAX_LIMIT = 1000
+INCIDENT_FIELDS = ("id", "source", "external_id", "channel", "category", "type", "priority", "status", "title",
+                   "description", "address", "lon", "lat", "location_flag", "district_code", "grid_code",
+                   "org_code", "reported_at", "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at",
+                   "closed_at", "acknowledge_due", "dispatch_due", "on_scene_due", "resolve_due", "satisfaction",
+                   "parent_id", "report_count", "sources", "extra", "updated_at", "version")
+UNIT_FIELDS = ("id", "call_sign", "unit_type", "org_code", "home_point_id", "status", "status_at", "lon", "lat",
+               "position_at", "version")
+WORK_ORDER_FIELDS = ("id", "incident_id", "org_code", "status", "created_at", "accept_by", "feedback_by", "due_at",
+                     "accepted_at", "done_at", "verified_at", "feedback", "feedback_photo_url", "return_reason",
+                     "extension_until", "extension_reason", "rework_count", "satisfaction", "version")
+ALERT_FIELDS = ("id", "feed", "sender", "identifier", "sent", "status", "msg_type", "scope", "event", "category",
+                "urgency", "severity", "certainty", "headline", "description", "instruction", "areas",
+                "effective", "onset", "expires", "cancelled_at", "superseded_by_id", "extra")
+
+
+def as_dict(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in fields}
+
+
+@dataclass
+class IncidentFilter:
+    status: list[str] | None = None
+    category: list[str] | None = None
+    priority: list[str] | None = None
+    division: list[str] | None = None
+    org: list[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
+    include_linked: bool = False
+
+    def apply(self, stmt):
+        m = models.Incident
+        for column, values in ((m.status, self.status), (m.category, self.category), (m.priority, self.priority),
+                               (m.district_code, self.division), (m.org_code, self.org)):
+            if values:
+                stmt = stmt.where(column.in_(values))
+        if self.since:
+            stmt = stmt.where(m.reported_at >= self.since)
+        if self.until:
+            stmt = stmt.where(m.reported_at < self.until)
+        if self.q:
+            like = f"%{self.q}%"
+            stmt = stmt.where(or_(m.title.ilike(like), m.description.ilike(like), m.address.ilike(like),
+                                  m.external_id == self.q))
+        if not self.include_linked:
+            stmt = stmt.where(m.parent_id.is_(None))
+        return stmt
+
+
+def page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
+    limit = 100 if limit is None else limit
+    offset = 0 if offset is None else offset
+    if not 1 <= limit <= MAX_LIMIT:
+        raise UserError(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise UserError("offset must be 0 or more")
+    return limit, offset
+
+
+def incidents(engine: Engine, filters: IncidentFilter, limit: int | None = 100,
+              offset: int | None = 0) -> dict[str, Any]:
+    """A page of incidents, newest first, with the total that matches."""
+    limit, offset = page_bounds(limit, offset)
+    with session_factory(engine)() as session:
+        total = session.scalar(filters.apply(select(func.count()).select_from(models.Incident)))
+        rows = session.scalars(filters.apply(select(models.Incident))
+                               .order_by(models.Incident.reported_at.desc(), models.Incident.id.desc())
+                               .limit(limit).offset(offset)).all()
+        items = [as_dict(r, INCIDENT_FIELDS) for r in rows]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def incident_detail(engine: Engine, incident_id: int) -> dict[str, Any]:
+    """One incident with its timeline, work orders, assignments and linked reports."""
+    with session_factory(engine)() as session:
+        incident = session.get(models.Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        detail = as_dict(incident, INCIDENT_FIELDS)
+        detail["timeline"] = [
+            {"at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data}
+            for e in session.scalars(select(models.IncidentEvent).where(models.IncidentEvent.incident_id == incident_id)
+                                     .order_by(models.IncidentEvent.at, models.IncidentEvent.id))
+        ]
+        detail["work_orders"] = [as_dict(w, WORK_ORDER_FIELDS) for w in session.scalars(
+            select(models.WorkOrder).where(models.WorkOrder.incident_id == incident_id).order_by(models.WorkOrder.id))]
+        detail["assignments"] = _assignments(session, incident_id)
+        detail["linked_reports"] = [as_dict(r, INCIDENT_FIELDS) for r in session.scalars(
+            select(models.Incident).where(models.Incident.parent_id == incident_id).order_by(models.Incident.id))]
+    return detail
+
+
+def _assignments(session: Session, incident_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(models.Assignment, models.Unit.call_sign, models.Unit.unit_type)
+        .join(models.Unit, models.Unit.id == models.Assignment.unit_id)
+        .where(models.Assignment.incident_id == incident_id).order_by(models.Assignment.dispatched_at)
+    ).all()
+    fields = ("id", "unit_id", "status", "dispatched_at", "en_route_at", "on_scene_at", "cleared_at", "version")
+    return [as_dict(a, fields) | {"call_sign": c, "unit_type": t} for a, c, t in rows]
+
+
+def units(engine: Engine, status: list[str] | None = None, unit_type: list[str] | None = None,
+          org: list[str] | None = None) -> list[dict[str, Any]]:
+    stmt = select(models.Unit).order_by(models.Unit.id)
+    for column, values in ((models.Unit.status, status), (models.Unit.unit_type, unit_type),
+                           (models.Unit.org_code, org)):
+        if values:
+            stmt = stmt.where(column.in_(values))
+    with session_factory(engine)() as session:
+        return [as_dict(u, UNIT_FIELDS) for u in session.scalars(stmt)]
+
+
+def work_orders(engine: Engine, actor: Actor, status: list[str] | None = None, org: list[str] | None = None,
+                limit: int | None = 100, offset: int | None = 0) -> dict[str, Any]:
+    """Work orders; a handler sees only its own org's."""
+    limit, offset = page_bounds(limit, offset)
+    stmt = select(models.WorkOrder)
+    if actor.role == "handler":
+        stmt = stmt.where(models.WorkOrder.org_code == actor.org_code)
+    if status:
+        stmt = stmt.where(models.WorkOrder.status.in_(status))
+    if org:
+        stmt = stmt.where(models.WorkOrder.org_code.in_(org))
+    with session_factory(engine)() as session:
+        total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+        rows = session.scalars(stmt.order_by(models.WorkOrder.created_at.desc(), models.WorkOrder.id.desc())
+                               .limit(limit).offset(offset)).all()
+        items = [as_dict(w, WORK_ORDER_FIELDS) for w in rows]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def alerts(engine: Engine, active_only: bool = False, limit: int | None = 100) -> list[dict[str, Any]]:
+    if active_only:
+        return [as_dict(a, ALERT_FIELDS) for a in active_alerts(engine)]
+    limit, _ = page_bounds(limit, 0)
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(models.Alert).order_by(models.Alert.sent.desc()).limit(limit))
+        return [as_dict(a, ALERT_FIELDS) for a in rows]
+
+
+def active_alerts(engine: Engine, now: datetime | None = None) -> list[models.Alert]:
+    """Alerts in force: actual alerts and updates, not cancelled, superseded or expired."""
+    now = now or utcnow()
+    with session_factory(engine)() as session:
+        return list(session.scalars(
+            select(models.Alert)
+            .where(models.Alert.msg_type.in_(("Alert", "Update")), models.Alert.status == "Actual",
+                   models.Alert.cancelled_at.is_(None), models.Alert.superseded_by_id.is_(None),
+                   or_(models.Alert.expires.is_(None), models.Alert.expires > now))
+            .order_by(models.Alert.sent.desc())
+        ))

@@ -1,0 +1,124 @@
+"""Signing in to the web app: Flask-Login on the Dash server, the login form, kiosk links.
+
+Anyone may look when ``[web] public_read`` is on (the demo); otherwise pages need a signed-in
+user or a valid kiosk link (``/?kiosk=TOKEN``, read-only, revocable). Actions always need a
+user whose role allows them — checked again inside every service function.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from flask import Flask, jsonify, redirect, request, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from ioc.chain.accounts import LoginThrottled, actor_for_kiosk, actor_for_user_id, login
+from ioc.chain.actions import Actor
+from ioc.i18n import t
+from ioc.runtime import RUNTIME_KEY, Runtime
+
+LINK_ERRORS = ("kiosk_revoked",)
+OPEN_PATHS = ("/login", "/logout", "/healthz", "/api/", "/assets/", "/_dash-component-suites/", "/_favicon")
+
+
+class WebUser(UserMixin):
+    def __init__(self, user_id: str, actor: Actor) -> None:
+        self.id = user_id
+        self.actor = actor
+
+
+def install(server: Flask) -> None:
+    """Add sign-in, sign-out and the access gate to the Dash app's Flask server."""
+    manager = LoginManager(server)
+    manager.login_view = "login_page"
+
+    @manager.user_loader
+    def _load(user_id: str) -> WebUser | None:
+        rt: Runtime = server.config[RUNTIME_KEY]
+        if user_id.startswith("kiosk:"):
+            # Re-checked on every request, so revoking the link ends sessions opened with it.
+            actor = actor_for_kiosk(rt.engine, user_id.removeprefix("kiosk:"), rt.secret_key)
+        else:
+            actor = actor_for_user_id(rt.engine, int(user_id))
+        return WebUser(user_id, actor) if actor else None
+
+    server.add_url_rule("/login", "login_page", _login_view, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", _logout_view)
+    server.before_request(_gate)
+
+    @server.errorhandler(404)
+    def _not_found(exc):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": f"no endpoint {request.path}; see /api/v1/openapi.json"}), 404
+        return exc
+
+
+def _gate():
+    rt = _runtime()
+    if request.path.startswith(OPEN_PATHS):
+        return None
+    kiosk = request.args.get("kiosk")
+    if kiosk:
+        actor = actor_for_kiosk(rt.engine, kiosk, rt.secret_key)
+        if actor is None:
+            return _refuse("kiosk_revoked")
+        login_user(WebUser(f"kiosk:{kiosk}", actor))
+        return None
+    if current_user.is_authenticated or rt.settings.web.public_read:
+        return None
+    return _refuse(None)
+
+
+def _refuse(reason: str | None):
+    """Send a page request to the sign-in form (with a reason code it knows); a callback gets 401."""
+    if request.path.startswith("/_dash"):
+        return jsonify({"error": "sign in first"}), 401
+    return redirect(url_for("login_page", next=request.full_path if request.path != "/" else None, error=reason))
+
+
+def _runtime() -> Runtime:
+    from flask import current_app
+
+    return current_app.config[RUNTIME_KEY]
+
+
+def _login_view():
+    rt = _runtime()
+    lang = request.args.get("lang") or rt.settings.web.language
+    # Only messages of our own: a link cannot put words of its choosing on the sign-in form.
+    error = t(f"login.{request.args['error']}", lang) if request.args.get("error") in LINK_ERRORS else None
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        try:
+            signed = login(rt.engine, username, password)
+        except LoginThrottled:
+            error = t("login.throttled", lang)
+        else:
+            if signed:
+                login_user(WebUser(str(signed.user_id), signed.actor))
+                nxt = request.args.get("next") or "/"
+                return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/")
+            error = t("login.failed", lang)
+    return _login_html(rt, lang, error)
+
+
+def _logout_view():
+    logout_user()
+    return redirect(url_for("login_page"))
+
+
+def _login_html(rt: Runtime, lang: str, error: str | None) -> str:
+    city = rt.pack.manifest.name_en if lang == "en" else rt.pack.manifest.name_zh
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    err = f'<p class="login-error" role="alert">{escape(error)}</p>' if error else ""
+    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<title>{escape(city)} · {escape(t('app.title', lang))}</title>
+<link rel="stylesheet" href="/assets/ioc.css"></head>
+<body><form class="login" method="post">
+<h1><span class="brand-city">{escape(city)}</span> {escape(t('app.title', lang))}</h1>
+<label>{escape(t('login.username', lang))}<input name="username" autocomplete="username" required autofocus></label>
+<label>{escape(t('login.password', lang))}<input name="password" type="password" autocomplete="current-password" required></label>
+{err}<button type="submit">{escape(t('login.submit', lang))}</button>
+<a class="login-lang" href="?lang={other}">{escape(t('lang.switch', lang))}</a>
+</form></body></html>"""

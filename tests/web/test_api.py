@@ -1,0 +1,251 @@
+"""The REST API and signing in, through the real app (Flask's WSGI stack), on both backends."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from feeds.base import RawItem
+from ioc.chain.accounts import add_user, create_kiosk_link, create_token, revoke_kiosk_link, revoke_token
+from ioc.chain.actions import Actor
+from ioc.config import Settings
+from ioc.intake.ingest import FeedContext, ingest_batch
+from ioc.records import AlertRecord, IncidentRecord
+from ioc.runtime import Runtime
+from ioc.store import models
+from ioc.store.db import transaction
+from ioc.store.packload import load_pack_into_store
+from tests.factories import make_small_pack
+
+CST = timezone(timedelta(hours=8))
+T0 = datetime(2026, 7, 1, 9, 0, tzinfo=CST)
+
+
+def parse(item: RawItem):
+    data = json.loads(item.payload)
+    return [AlertRecord(**data)] if "sender" in data else [IncidentRecord(**data)]
+
+
+def incident(external_id, minutes, **fields):
+    data = {"external_id": external_id, "channel": "110", "category": "crime",
+            "reported_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+            "lon": 113.71 + 0.015 * minutes, "lat": 22.95, "title": f"事件 {external_id}"} | fields
+    return RawItem(external_id, json.dumps(data, ensure_ascii=False))
+
+
+@pytest.fixture
+def site(engine, tmp_path, monkeypatch):
+    """The app on a small city with incidents, an alert, a work order and three users."""
+    from app import create_app
+
+    pack = make_small_pack(tmp_path)
+    load_pack_into_store(engine, pack)
+    ctx = FeedContext.for_feed("police", "test", "wgs84", pack)
+    items = [incident(f"i{n}", n, category="garbage" if n % 3 == 0 else "crime") for n in range(12)]
+    items.append(RawItem("cap1", json.dumps({"sender": "dg", "identifier": "A1", "sent": T0.isoformat(),
+                                             "status": "Actual", "msg_type": "Alert", "event": "台风"})))
+    ingest_batch(engine, ctx, items, parse)
+    with transaction(engine) as s:
+        s.add(models.WorkOrder(incident_id=1, org_code="OFF-T01", status="pending"))
+        s.add(models.WorkOrder(incident_id=2, org_code="OFF-T02", status="pending"))
+    add_user(engine, "duty1", "duty_officer", "duty-pass-1")
+    add_user(engine, "hand1", "handler", "hand-pass-1", org_code="OFF-T01")
+    settings = Settings()
+    settings.demo.enabled = False
+    settings.web.public_read = False
+    settings.web.secret_key = "test-secret"
+    runtime = Runtime(settings, engine, pack, secret_key="test-secret")
+    monkeypatch.setattr("app.open_city", lambda _settings: runtime)
+    app = create_app(settings)
+    client = app.server.test_client()
+    client.runtime = runtime
+    client.duty = {"Authorization": f"Bearer {create_token(engine, 'duty1')}"}
+    client.hand = {"Authorization": f"Bearer {create_token(engine, 'hand1')}"}
+    return client
+
+
+def test_api_needs_a_valid_token(site):
+    r = site.get("/api/v1/incidents")
+    assert r.status_code == 401 and "Bearer" in r.get_json()["error"]
+    r = site.get("/api/v1/incidents", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and "unknown or revoked" in r.get_json()["error"]
+
+
+def test_revoked_token_stops_working(site):
+    token = create_token(site.runtime.engine, "duty1")
+    assert site.get("/api/v1/units", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    revoke_token(site.runtime.engine, token)
+    assert site.get("/api/v1/units", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_incident_list_filters_and_pages(site):
+    body = site.get("/api/v1/incidents?limit=5", headers=site.duty).get_json()
+    assert body["total"] == 12 and len(body["items"]) == 5 and body["items"][0]["external_id"] == "i11"
+    garbage = site.get("/api/v1/incidents?category=garbage", headers=site.duty).get_json()
+    assert garbage["total"] == 4 and {i["category"] for i in garbage["items"]} == {"garbage"}
+    window = site.get("/api/v1/incidents", headers=site.duty,
+                      query_string={"since": "2026-07-01T09:03:00+08:00", "until": "2026-07-01T09:06:00"}).get_json()
+    assert [i["external_id"] for i in window["items"]] == ["i5", "i4", "i3"]
+    search = site.get("/api/v1/incidents?q=i7", headers=site.duty).get_json()
+    assert [i["external_id"] for i in search["items"]] == ["i7"]
+    page2 = site.get("/api/v1/incidents?limit=5&offset=10", headers=site.duty).get_json()
+    assert [i["external_id"] for i in page2["items"]] == ["i1", "i0"]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("limit=0", "limit must be between"), ("limit=ten", "limit must be a whole number"),
+    ("since=yesterday", "since must be an ISO 8601 time"),
+])
+def test_bad_parameters_are_json_errors(site, query, message):
+    r = site.get(f"/api/v1/incidents?{query}", headers=site.duty)
+    assert r.status_code == 400 and message in r.get_json()["error"]
+
+
+def test_incident_detail_has_timeline_and_missing_is_404(site):
+    detail = site.get("/api/v1/incidents/1", headers=site.duty).get_json()
+    assert detail["external_id"] == "i0" and detail["timeline"][0]["kind"] == "created"
+    assert detail["reported_at"] == "2026-07-01T09:00:00+08:00"  # in the city's time
+    assert detail["work_orders"][0]["org_code"] == "OFF-T01"
+    assert {"assignments", "linked_reports"} <= detail.keys()
+    for path in ("/api/v1/incidents/999", "/api/v1/incidents/abc"):
+        r = site.get(path, headers=site.duty)
+        assert r.status_code == 404 and "does not exist" in r.get_json()["error"]
+
+
+def test_alerts_units_feeds_and_health(site):
+    alerts = site.get("/api/v1/alerts?active=1", headers=site.duty).get_json()["items"]
+    assert [a["identifier"] for a in alerts] == ["A1"]
+    units = site.get("/api/v1/units?status=AVAILABLE", headers=site.duty).get_json()["items"]
+    assert len(units) == 8 and units[0]["status"] == "AVAILABLE"
+    feeds = site.get("/api/v1/feeds", headers=site.duty).get_json()["items"]
+    assert feeds == []  # none configured, demo off
+    health = site.get("/healthz").get_json()
+    assert health == {"status": "ok", "city": "testville"}
+
+
+def test_handler_sees_only_its_own_work_orders(site):
+    mine = site.get("/api/v1/work-orders", headers=site.hand).get_json()
+    assert [w["org_code"] for w in mine["items"]] == ["OFF-T01"]
+    everyone = site.get("/api/v1/work-orders", headers=site.duty).get_json()
+    assert everyone["total"] == 2
+
+
+def test_openapi_lists_every_endpoint_and_unknown_paths_are_json(site):
+    doc = site.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.") and "/api/v1/incidents/{incident_id}" in doc["paths"]
+    params = {p["name"] for p in doc["paths"]["/api/v1/incidents"]["get"]["parameters"]}
+    assert {"status", "category", "priority", "division", "org", "since", "until", "q", "limit", "offset"} <= params
+    r = site.get("/api/v1/nothing-here", headers=site.duty)
+    assert r.status_code == 404 and "openapi.json" in r.get_json()["error"]
+
+
+def test_pages_need_sign_in_when_not_public(site):
+    r = site.get("/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert site.post("/_dash-update-component", json={}).status_code == 401
+
+
+def test_sign_in_and_throttling(site):
+    wrong = site.post("/login", data={"username": "duty1", "password": "nope"})
+    assert "用户名或密码不正确" in wrong.get_data(as_text=True)
+    for _ in range(4):
+        site.post("/login", data={"username": "duty1", "password": "nope"})
+    throttled = site.post("/login", data={"username": "duty1", "password": "duty-pass-1"})
+    assert "登录失败次数过多" in throttled.get_data(as_text=True)
+    ok = site.post("/login", data={"username": "hand1", "password": "hand-pass-1"})
+    assert ok.status_code == 302
+    assert site.get("/").status_code == 200
+
+
+def test_kiosk_link_views_until_revoked(site):
+    engine = site.runtime.engine
+    token = create_kiosk_link(engine, Actor("duty1", "duty_officer"), "hall-left", "test-secret")
+    assert site.get(f"/?kiosk={token}").status_code == 200
+    assert site.get("/").status_code == 200  # the screen's later requests carry the session, not the link
+    with transaction(engine) as s:
+        link_id = s.query(models.KioskLink).one().id
+    revoke_kiosk_link(engine, Actor("duty1", "duty_officer"), link_id)
+    assert site.get("/").status_code == 302  # revoking ends the screen's session too
+    refused = site.get(f"/?kiosk={token}")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/login?error=")
+    assert "该大屏链接已失效" in site.get(refused.headers["Location"]).get_data(as_text=True)
+    with pytest.raises(Exception, match="may not"):
+        create_kiosk_link(engine, Actor("wall", "viewer"), "x", "test-secret")
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+def post(site, path, headers, **data):
+    return site.post(path, json=data, headers=headers)
+
+
+def test_incident_steps_check_version_and_role(site):
+    wall = {"Authorization": f"Bearer {create_token_for(site, 'wall1', 'viewer')}"}
+    refused = post(site, "/api/v1/incidents/3/acknowledge", wall, version=1)
+    assert refused.status_code == 403 and "may not" in refused.get_json()["error"]
+    ok = post(site, "/api/v1/incidents/3/acknowledge", site.duty, version=1)
+    assert ok.status_code == 200 and ok.get_json()["status"] == "acknowledged" and ok.get_json()["version"] == 2
+    stale = post(site, "/api/v1/incidents/3/resolve", site.duty, version=1)
+    assert stale.status_code == 409 and "reload" in stale.get_json()["error"]
+    wrong = post(site, "/api/v1/incidents/3/acknowledge", site.duty, version=2)
+    assert wrong.status_code == 409 and "acknowledged" in wrong.get_json()["error"]
+    assert post(site, "/api/v1/incidents/3/cancel", site.duty, version=2).status_code == 400  # reason required
+    history = site.get("/api/v1/incidents/3", headers=site.duty).get_json()["timeline"]
+    assert [e["kind"] for e in history] == ["created", "acknowledged"]
+
+
+def create_token_for(site, name, role, org=None):
+    add_user(site.runtime.engine, name, role, "long-enough-1", org_code=org)
+    return create_token(site.runtime.engine, name)
+
+
+def test_dispatch_through_the_api(site):
+    recs = site.get("/api/v1/incidents/5/recommendations", headers=site.duty).get_json()["items"]
+    assert recs and recs[0]["unit_type"] == "police_car" and recs[0]["eta_min"] > 0
+    sent = post(site, "/api/v1/incidents/5/dispatch", site.duty, units=[recs[0]["unit_id"]])
+    assert sent.status_code == 200
+    [assignment] = sent.get_json()["assignments"]
+    again = post(site, "/api/v1/incidents/6/dispatch", site.duty, units=[recs[0]["unit_id"]])
+    assert again.status_code == 409 and "already" in again.get_json()["error"]
+    moved = post(site, f"/api/v1/assignments/{assignment['id']}/status", site.duty, status="ON_SCENE")
+    assert moved.status_code == 200 and moved.get_json()["status"] == "ON_SCENE"
+    assert site.get("/api/v1/incidents/5", headers=site.duty).get_json()["status"] == "on_scene"
+
+
+def test_work_order_loop_through_the_api(site):
+    made = post(site, "/api/v1/incidents/7/work-orders", site.duty, orgs=["OFF-T01"], note="请处理")
+    assert made.status_code == 200
+    order = made.get_json()["items"][0]
+    oid = order["id"]
+    other = {"Authorization": f"Bearer {create_token_for(site, 'hand2', 'handler', 'OFF-T02')}"}
+    assert post(site, f"/api/v1/work-orders/{oid}/accept", other).status_code == 403
+    assert post(site, f"/api/v1/work-orders/{oid}/accept", site.hand, version=order["version"]).status_code == 200
+    bad_photo = post(site, f"/api/v1/work-orders/{oid}/feedback", site.hand, text="已清理", photo_url="file:///x")
+    assert bad_photo.status_code == 400
+    assert post(site, f"/api/v1/work-orders/{oid}/feedback", site.hand, text="已清理",
+                photo_url="https://img.example/1.jpg").status_code == 200
+    assert post(site, f"/api/v1/work-orders/{oid}/done", site.hand).status_code == 200
+    verified = post(site, f"/api/v1/work-orders/{oid}/verify", site.duty)
+    assert verified.status_code == 200 and verified.get_json()["status"] == "verified"
+    assert site.get("/api/v1/incidents/7", headers=site.duty).get_json()["status"] == "resolved"
+
+
+def test_kpis_and_major_events_through_the_api(site):
+    body = site.get("/api/v1/kpis?from=2026-07-01T08:00:00%2B08:00&to=2026-07-01T10:00:00%2B08:00&by=category",
+                    headers=site.duty).get_json()
+    rows = {r["group"]: r for r in body["rows"]}
+    assert rows["crime"]["incidents"] == 8 and rows["garbage"]["incidents"] == 4
+    assert site.get("/api/v1/kpis?by=planet", headers=site.duty).status_code == 400
+    made = post(site, "/api/v1/major-events", site.duty, name="台风“海鸥”", kind="typhoon",
+                started_at="2026-07-01T09:00:00+08:00", categories=["garbage"])
+    assert made.status_code == 200
+    eid = made.get_json()["id"]
+    items = site.get(f"/api/v1/major-events/{eid}/incidents", headers=site.duty).get_json()["items"]
+    assert sorted(i["external_id"] for i in items) == ["i0", "i3", "i6", "i9"]
+    assert site.get("/api/v1/major-events", headers=site.duty).get_json()["items"][0]["name"] == "台风“海鸥”"
+
+
+def test_sign_in_form_shows_only_its_own_messages(site):
+    page = site.get("/login?error=Call+0800-SCAM+now").get_data(as_text=True)
+    assert "SCAM" not in page and "login-error" not in page

@@ -18,10 +18,18 @@ unlisted files count as seen.
 
 ``parse`` reads XML with ``defusedxml`` only: a document type declaration (the carrier of
 external entities and entity bombs) is rejected before anything is resolved. The alert maps to
-``AlertRecord``: required elements and enumerations are checked, ``references`` become
+``AlertRecord``: the alert's own key and kind (identifier, sender, sent, status, msgType, scope,
+references) are checked and a bad one rejects the message; ``references`` become
 ``(sender, identifier, sent)`` triples, of several ``<info>`` blocks the zh-CN (or other zh)
 one wins, then en-US, then the first, and every ``<polygon>`` / ``<circle>`` becomes a GeoJSON
-feature (circles as a 64-gon on the WGS-84 ellipsoid). A Chinese meteorological warning signal
+feature (circles as a 64-gon on the WGS-84 ellipsoid).
+
+A warning's words matter more than its shape: real services publish alerts with one bad part
+(an empty or unclosed polygon, a pair a hair outside the valid range, a missing
+``<category>`` or ``<urgency>``). Such a part is repaired (ring closed, tiny overshoot
+clamped) or dropped (bad pair, polygon or circle; a bad enumeration becomes ``Unknown``) and
+each repair is named in ``AlertRecord.defects``; an area left without a shape keeps its
+``areaDesc`` and geocodes. A Chinese meteorological warning signal
 (台风 / 暴雨 / 雷雨大风 ... with 白 / 蓝 / 黄 / 橙 / 红 色) is recognised into ``extra``.
 """
 
@@ -77,6 +85,7 @@ CERTAINTY_1_0 = {"very likely": "Likely"}
 MAX_SEEN = 1000
 MAX_DOCS_PER_FETCH = 50  # linked documents or files read per fetch; the rest come with more=True
 CIRCLE_SEGMENTS = 64
+OVERSHOOT_DEG = 0.01  # a coordinate this far past the valid range is a rounding slip: clamped, not dropped
 _GEOD = Geod(ellps="WGS84")
 
 # Guangdong / CMA warning signals; longer names first so 雷雨大风 is not read as 大风.
@@ -363,7 +372,8 @@ def alert_record(el: ET.Element) -> AlertRecord:
     for name in ALERT_REQUIRED:
         if not _text(el, name):
             raise Reject(f"missing required <{name}>")
-    infos = [_info(block) for block in el.findall("info")]
+    defects: list[str] = []
+    infos = [_info(block, defects) for block in el.findall("info")]
     chosen = _choose(infos)
     extra = _alert_extra(el, version, infos, chosen)
     extra.update(chosen.extra if chosen else {})
@@ -380,6 +390,7 @@ def alert_record(el: ET.Element) -> AlertRecord:
         areas={"type": "FeatureCollection",
                "features": [f for i in infos if chosen and i.language == chosen.language for f in i.features]},
         extra=extra,
+        defects=tuple(dict.fromkeys(defects)),
         **(chosen.fields if chosen else {}),
     )
 
@@ -461,35 +472,46 @@ class _Info:
     features: list[dict[str, Any]]
 
 
-def _info(el: ET.Element) -> _Info:
-    categories = [_enum_value((c.text or "").strip(), "category", "info/") for c in el.findall("category")]
+def _info(el: ET.Element, defects: list[str]) -> _Info:
+    categories = [c for c in (_lenient_enum((c.text or "").strip(), "category", defects)
+                              for c in el.findall("category")) if c != "Unknown"]
     if not categories:
-        raise Reject("missing required <info/category>")
-    for name in ("event", "urgency", "severity", "certainty"):
-        if not _text(el, name):
-            raise Reject(f"missing required <info/{name}>")
+        defects.append("<info/category>: missing or not a CAP category; kept without one")
+    if not _text(el, "event"):
+        raise Reject("missing required <info/event>")
     fields: dict[str, Any] = {
         "language": _text(el, "language") or "en-US",
-        "category": categories[0],
+        "category": categories[0] if categories else "",
         "event": _text(el, "event"),
-        "urgency": _enum(el, "urgency", "info/"),
-        "severity": _enum(el, "severity", "info/"),
-        "certainty": _enum(el, "certainty", "info/"),
         "headline": _text(el, "headline"),
         "description": _text(el, "description"),
         "instruction": _text(el, "instruction"),
     }
+    for name in ("urgency", "severity", "certainty"):
+        if not _text(el, name):
+            defects.append(f"<info/{name}>: missing; taken as Unknown")
+        fields[name] = _lenient_enum(_text(el, name), name, defects) if _text(el, name) else "Unknown"
     for name in ("effective", "onset", "expires"):
         fields[name] = parse_cap_time(_text(el, name), f"info/{name}") if _text(el, name) else None
-    features = [f for area in el.findall("area") for f in area_features(area)]
-    return _Info(fields["language"], fields, _info_extra(el, categories), features)
+    features = [f for area in el.findall("area") for f in area_features(area, defects)]
+    return _Info(fields["language"], fields, _info_extra(el, categories, defects), features)
 
 
-def _info_extra(el: ET.Element, categories: list[str]) -> dict[str, Any]:
+def _lenient_enum(value: str, name: str, defects: list[str]) -> str:
+    """The CAP value, or ``Unknown`` with a defect noted when the sender's is not one of them."""
+    try:
+        return _enum_value(value, name, "info/")
+    except Reject as exc:
+        defects.append(f"{exc}; taken as Unknown" if name != "category" else str(exc))
+        return "Unknown"
+
+
+def _info_extra(el: ET.Element, categories: list[str], defects: list[str]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if len(categories) > 1:
         extra["categories"] = categories
-    responses = [_enum_value((r.text or "").strip(), "responseType", "info/") for r in el.findall("responseType")]
+    responses = [r for r in (_lenient_enum((r.text or "").strip(), "responseType", defects)
+                             for r in el.findall("responseType")) if r != "Unknown"]
     if responses:
         extra["response_types"] = responses
     for name, key in (("senderName", "sender_name"), ("audience", "audience"), ("web", "web"), ("contact", "contact")):
@@ -525,19 +547,26 @@ def _choose(infos: list[_Info]) -> _Info | None:
 # -- areas --------------------------------------------------------------------------------------
 
 
-def area_features(area: ET.Element) -> list[dict[str, Any]]:
-    """GeoJSON features of one ``<area>``: each polygon and circle, or the bare area."""
+def area_features(area: ET.Element, defects: list[str]) -> list[dict[str, Any]]:
+    """GeoJSON features of one ``<area>``: each usable polygon and circle, else the bare area."""
     desc = _text(area, "areaDesc")
     if not desc:
-        raise Reject("missing required <area/areaDesc>")
+        defects.append("<area/areaDesc>: missing")
     props: dict[str, Any] = {"areaDesc": desc, "geocodes": _value_pairs(area, "geocode")}
     for name in ("altitude", "ceiling"):
         if _text(area, name):
             props[name] = _text(area, name)
-    features = [_feature(parse_polygon(p.text or ""), {**props, "kind": "polygon"}) for p in area.findall("polygon")]
+    where = f"area {desc!r}" if desc else "an area"
+    features = []
+    for polygon in area.findall("polygon"):
+        geometry = parse_polygon(polygon.text or "", defects, where)
+        if geometry:
+            features.append(_feature(geometry, {**props, "kind": "polygon"}))
     for circle in area.findall("circle"):
-        geometry, centre, radius = parse_circle(circle.text or "")
-        features.append(_feature(geometry, {**props, "kind": "circle", "radius_km": radius, "centre": centre}))
+        parsed = parse_circle(circle.text or "", defects, where)
+        if parsed:
+            geometry, centre, radius = parsed
+            features.append(_feature(geometry, {**props, "kind": "circle", "radius_km": radius, "centre": centre}))
     return features or [_feature(None, {**props, "kind": "area"})]
 
 
@@ -549,23 +578,39 @@ def _normalised_pairs(text: str) -> list[str]:
     return re.sub(r"\s*,\s*", ",", text.strip()).split()
 
 
-def _lonlat(pair: str, where: str) -> list[float]:
+def _lonlat(pair: str, name: str, defects: list[str]) -> list[float] | None:
+    """``lat,lon`` as [lon, lat]; a tiny overshoot is clamped, anything else unusable is None."""
     try:
         lat, lon = (float(v) for v in pair.split(","))
     except ValueError:
-        raise Reject(f"<{where}>: {_show(pair)} is not lat,lon") from None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        raise Reject(f"<{where}>: {_show(pair)} is out of range for lat,lon")
-    return [lon, lat]
+        defects.append(f"<{name}>: {_show(pair)} is not lat,lon; skipped")
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        defects.append(f"<{name}>: {_show(pair)} is not lat,lon; skipped")
+        return None
+    clamped_lat, clamped_lon = max(-90.0, min(90.0, lat)), max(-180.0, min(180.0, lon))
+    if abs(clamped_lat - lat) > OVERSHOOT_DEG or abs(clamped_lon - lon) > OVERSHOOT_DEG:
+        defects.append(f"<{name}>: {_show(pair)} is out of range for lat,lon; skipped")
+        return None
+    if (clamped_lat, clamped_lon) != (lat, lon):
+        defects.append(f"<{name}>: {_show(pair)} a hair out of range; clamped to {clamped_lat:g},{clamped_lon:g}")
+    return [clamped_lon, clamped_lat]
 
 
-def parse_polygon(text: str) -> dict[str, Any]:
-    """``lat,lon lat,lon ...`` (at least 4 pairs, first = last) as a GeoJSON Polygon."""
-    ring = [_lonlat(pair, "polygon") for pair in _normalised_pairs(text)]
+def parse_polygon(text: str, defects: list[str], where: str = "an area") -> dict[str, Any] | None:
+    """``lat,lon lat,lon ...`` as a GeoJSON Polygon, repaired where it can be (bad pairs skipped,
+    an open ring closed); None, with the reason in ``defects``, when too little is left."""
+    pairs = _normalised_pairs(text)
+    if not pairs:
+        defects.append(f"<polygon> of {where}: empty; skipped")
+        return None
+    ring = [point for point in (_lonlat(pair, "polygon", defects) for pair in pairs) if point]
+    if len(ring) >= 3 and ring[0] != ring[-1]:
+        defects.append(f"<polygon> of {where}: not closed; closed by repeating the first pair")
+        ring.append(ring[0])
     if len(ring) < 4:
-        raise Reject(f"<polygon>: needs at least 4 lat,lon pairs, got {len(ring)}")
-    if ring[0] != ring[-1]:
-        raise Reject("<polygon>: not closed (the last pair must repeat the first)")
+        defects.append(f"<polygon> of {where}: needs at least 4 usable lat,lon pairs, got {len(ring)}; skipped")
+        return None
     if _signed_area(ring) < 0:
         ring.reverse()  # GeoJSON (RFC 7946) draws outer rings counter-clockwise
     return {"type": "Polygon", "coordinates": [ring]}
@@ -575,18 +620,26 @@ def _signed_area(ring: list[list[float]]) -> float:
     return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:])) / 2
 
 
-def parse_circle(text: str) -> tuple[dict[str, Any], list[float], float]:
-    """``lat,lon radius_km`` as (geometry, [lon, lat], radius): a geodesic 64-gon, a Point for radius 0."""
+def parse_circle(text: str, defects: list[str],
+                 where: str = "an area") -> tuple[dict[str, Any], list[float], float] | None:
+    """``lat,lon radius_km`` as (geometry, [lon, lat], radius): a geodesic 64-gon, a Point for
+    radius 0; None, with the reason in ``defects``, when it is unusable."""
     parts = _normalised_pairs(text)
     if len(parts) != 2:
-        raise Reject(f"<circle>: {_show(text.strip())} is not 'lat,lon radius'")
-    lon, lat = _lonlat(parts[0], "circle")
+        defects.append(f"<circle> of {where}: {_show(text.strip())} is not 'lat,lon radius'; skipped")
+        return None
+    centre = _lonlat(parts[0], "circle", defects)
     try:
         radius = float(parts[1])
     except ValueError:
-        raise Reject(f"<circle>: radius {_show(parts[1])} is not a number") from None
+        defects.append(f"<circle> of {where}: radius {_show(parts[1])} is not a number; skipped")
+        return None
     if not math.isfinite(radius) or radius < 0:
-        raise Reject(f"<circle>: radius {_show(parts[1])} must be a distance in km, 0 or more")
+        defects.append(f"<circle> of {where}: radius {_show(parts[1])} must be a distance in km, 0 or more; skipped")
+        return None
+    if centre is None:
+        return None
+    lon, lat = centre
     if radius == 0:
         return {"type": "Point", "coordinates": [lon, lat]}, [lon, lat], radius
     azimuths = [360.0 * k / CIRCLE_SEGMENTS for k in range(CIRCLE_SEGMENTS, 0, -1)]  # counter-clockwise

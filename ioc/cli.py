@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import sys
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--json", action="store_true", help="print as JSON")
     replay = _cmd(feeds, "replay", cmd_feeds_replay, "re-run a feed's rejected records (after a mapping fix)")
     replay.add_argument("name")
+    replay.add_argument("--all", action="store_true",
+                        help="every landed record, not only the rejected (after a mapping or pack fix)")
+    replay.add_argument("--since", help="only records received at or after this time (ISO 8601, city time)")
     replay.add_argument("--json", action="store_true", help="print as JSON")
 
     imp_hist = _cmd(sub, "import", cmd_import, "load a history file through a feed's adapter (csv feeds)")
     imp_hist.add_argument("file", type=Path)
     imp_hist.add_argument("--feed", required=True, help="the csv feed whose mapping reads this file")
     imp_hist.add_argument("--batch", type=int, default=500, help="rows groups per transaction")
+    imp_hist.add_argument("--close-older-than", type=float, default=24.0, metavar="HOURS",
+                          help="close incidents the file gives no status for that were reported more than "
+                               "HOURS ago (default 24; 0 keeps them as the file says)")
     imp_hist.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     worker = _cmd(sub, "worker", cmd_worker, "poll every enabled feed on its interval (one process)")
@@ -303,16 +310,26 @@ def cmd_feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_feeds_replay(args: argparse.Namespace, settings: Settings) -> int:
     from feeds.base import build_adapter
-    from ioc.intake.ingest import FeedContext, replay_rejected
+    from ioc.intake.ingest import FeedContext, replay
     from ioc.intake.worker import find_feed
+    from ioc.read.exports import parse_time
 
     runtime = open_city(settings)
     feed = find_feed(runtime, args.name)
+    since = parse_time(args.since, runtime.pack.timezone, "--since")
     adapter = build_adapter(feed)
-    ctx = FeedContext.for_feed(feed.name, feed.kind, feed.crs, runtime.pack)
-    report = replay_rejected(runtime.engine, ctx, adapter.parse)
+    report = replay(runtime.engine, FeedContext.of(feed, runtime.pack), adapter.parse, everything=args.all,
+                    since=since, progress=None if args.json else _progress("records"))
+    if not args.json and report.fetched:
+        print(file=sys.stderr)
     _print_report(feed.name, report, args.json)
     return 0
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        print(f"\r{done}/{total} {what}", end="", file=sys.stderr, flush=True)
+    return show
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -329,14 +346,18 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"{args.file}: no such file")
     adapter = build_adapter(feed)
     items = read_rows(args.file, adapter.config)
-    ctx = FeedContext.for_feed(feed.name, feed.kind, feed.crs, runtime.pack)
+    ctx = FeedContext.of(feed, runtime.pack)
+    if args.close_older_than < 0:
+        raise UserError("--close-older-than must be 0 (keep as the file says) or more hours")
+    if args.close_older_than:
+        ctx.close_before = datetime.now(timezone.utc) - timedelta(hours=args.close_older_than)
     total = BatchReport()
     step = max(1, args.batch)
     for start in range(0, len(items), step):
         chunk = items[start:start + step]
         total.add(ingest_batch(runtime.engine, ctx, chunk, adapter.parse, save_cursor=False))
         if not args.json:
-            print(f"\r{min(start + step, len(items))}/{len(items)} incidents", end="", file=sys.stderr, flush=True)
+            _progress("incidents")(min(start + step, len(items)), len(items))
     if not args.json and items:
         print(file=sys.stderr)
     _print_report(feed.name, total, args.json)
@@ -346,17 +367,23 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def _print_report(feed: str, report: Any, as_json: bool, skipped: str | None = None) -> None:
     if as_json:
         data = {"feed": feed, **report.counts(), "flagged": report.flagged,
-                "rejections": [{"external_id": e, "reason": r} for e, r in report.rejected], "skipped": skipped}
+                "rejections": [{"external_id": e, "reason": r} for e, r in report.rejected],
+                "defects": [{"external_id": e, "defect": d} for e, d in report.defects], "skipped": skipped}
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return
     if skipped:
         print(f"{feed}: skipped: {skipped}")
         return
-    for external_id, reason in report.rejected[:20]:
-        print(f"  rejected {external_id}: {reason}")
-    if len(report.rejected) > 20:
-        print(f"  ... and {len(report.rejected) - 20} more rejections (see raw_record)")
+    _print_some("rejected", report.rejected, "rejections (see raw_record)")
+    _print_some("repaired", report.defects, "repairs (kept on each alert)")
     print(f"{feed}: {report.summary()}")
+
+
+def _print_some(verb: str, pairs: list[tuple[str, str]], rest: str, limit: int = 20) -> None:
+    for external_id, reason in pairs[:limit]:
+        print(f"  {verb} {external_id}: {reason}")
+    if len(pairs) > limit:
+        print(f"  ... and {len(pairs) - limit} more {rest}")
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

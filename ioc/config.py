@@ -79,6 +79,8 @@ class FeedSettings(_Section):
     interval_seconds: float = Field(default=30.0, gt=0)
     timeout_seconds: float | None = Field(default=None, gt=0, description="per request; default from the interval")
     crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    agency: str | None = Field(default=None, description="org code whose units this feed names; units the "
+                               "pack does not know are registered under it (default: by the feed's kind)")
 
 
 class DemoSettings(_Section):

@@ -118,6 +118,7 @@ class AlertRecord(_Record):
     expires: AwareDatetime | None = None
     areas: dict[str, Any] = Field(default_factory=lambda: {"type": "FeatureCollection", "features": []})
     extra: dict[str, Any] = Field(default_factory=dict)
+    defects: tuple[str, ...] = ()  # parts the adapter repaired or dropped, each with what it did
 
 
 class ReadingRecord(_Record):

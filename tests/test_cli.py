@@ -166,3 +166,68 @@ def test_export_for_leaders_and_scripts(ready, tmp_path):
     groups = {r["group"]: r["incidents"] for r in json.loads(kpis.stdout)}
     assert groups == {"crime": 3, "fire": 3}
     assert_one_line_error(ready("export", "incidents", "--since", "last tuesday"), "--since")
+
+
+def history_feed(ready, tmp_path, rows: list[str]) -> str:
+    """A csv feed reading a fire department's history export that has no status column."""
+    file = tmp_path / "history.csv"
+    file.write_text("call,received,unit,dispatched,cleared,kind,lon,lat\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    ready.config.write_text(ready.config.read_text(encoding="utf-8") + f"""
+[demo]
+enabled = false
+
+[[feeds]]
+name = "fire_history"
+kind = "csv"
+path = "{file}"
+channel = "119"
+agency = "DEPT-FIRE"
+category_map = {{ "Structure Fire" = "fire" }}
+mapping = {{ external_id = "call", reported_at = "received", unit_id = "unit", dispatched_at = "dispatched", cleared_at = "cleared", category = "kind", lon = "lon", lat = "lat" }}
+""", encoding="utf-8")
+    return str(file)
+
+
+def test_history_import_closes_what_is_long_over_and_replay_changes_nothing(ready, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    old, recent = (now - timedelta(days=400)).isoformat(), (now - timedelta(hours=2)).isoformat()
+    old_dispatch = (now - timedelta(days=400) + timedelta(minutes=3)).isoformat()
+    file = history_feed(ready, tmp_path, [
+        f"F1,{old},E99,{old_dispatch},,Structure Fire,113.75,23.02",  # E99: not a unit of the pack
+        f"F2,{old},,,,Structure Fire,113.75,23.02",
+        f"F3,{recent},,,,Structure Fire,113.75,23.02",
+    ])
+    result = ready("import", file, "--feed", "fire_history", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["stored"], summary["closed_as_history"], summary["units_registered"]) == (3, 2, 1)
+    text = ready("import", file, "--feed", "fire_history")
+    assert "fire_history:" in text.stdout and "Traceback" not in text.stderr
+
+    runtime = open_runtime(ready.settings())
+    from ioc.read import lists
+    from ioc.read.lists import IncidentFilter
+
+    by_id = {i["external_id"]: i for i in lists.incidents(runtime.engine, IncidentFilter(), 10)["items"]}
+    assert by_id["F1"]["status"] == "closed" and by_id["F2"]["status"] == "closed"
+    assert by_id["F3"]["status"] == "new"  # recent: still the board's
+    detail = lists.incident_detail(runtime.engine, by_id["F1"]["id"])
+    assert [a["unit_id"] for a in detail["assignments"]] == ["E99"]  # the unknown unit's dispatch is kept
+    [unit] = [u for u in lists.units(runtime.engine) if u["id"] == "E99"]
+    assert (unit["registered_by"], unit["org_code"]) == ("fire_history", "DEPT-FIRE")
+
+    replayed = ready("feeds", "replay", "fire_history", "--all", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    again = json.loads(replayed.stdout)
+    assert (again["fetched"], again["stored"], again["updated"], again["units_registered"]) == (3, 0, 0, 0)
+    assert len(lists.incidents(runtime.engine, IncidentFilter(), 10)["items"]) == 3
+
+
+def test_replay_since_must_be_a_time(ready, tmp_path):
+    history_feed(ready, tmp_path, [])
+    assert_one_line_error(ready("feeds", "replay", "fire_history", "--all", "--since", "yesterday"),
+                          "--since", "ISO 8601")
+    assert_one_line_error(ready("import", str(tmp_path / "history.csv"), "--feed", "fire_history",
+                                "--close-older-than", "-1"), "--close-older-than")

@@ -19,21 +19,35 @@ ALERT_FIELDS = ("status", "msg_type", "scope", "event", "category", "urgency", "
                 "headline", "description", "instruction", "areas", "effective", "onset", "expires", "extra")
 
 
-def store(session: Session, feed: str, records: Sequence[AlertRecord]) -> int:
-    """Insert new alerts (a known (sender, identifier, sent) is a no-op) and apply their references."""
-    stored = 0
+def store(session: Session, feed: str, records: Sequence[AlertRecord]) -> tuple[int, int]:
+    """Insert new alerts and apply their references; a known (sender, identifier, sent) takes the
+    fields it parses to now (a replay after a fix). Returns (stored, updated)."""
+    stored = updated = 0
     for record in sorted(records, key=lambda r: r.sent):
         key = (record.sender, record.identifier, record.sent)
-        if _find(session, [key]):
+        values = _values(record)
+        known = _find(session, [key])
+        if known:
+            changed = {f: v for f, v in values.items() if getattr(known[0], f) != v}
+            for name, value in changed.items():
+                setattr(known[0], name, value)
+            updated += bool(changed)
             continue
         alert = models.Alert(feed=feed, sender=record.sender, identifier=record.identifier, sent=record.sent,
-                             references=[[s, i, t.isoformat()] for s, i, t in record.references],
-                             **{f: getattr(record, f) for f in ALERT_FIELDS})
+                             references=[[s, i, t.isoformat()] for s, i, t in record.references], **values)
         session.add(alert)
         session.flush()
         _apply_references(session, alert, record)
         stored += 1
-    return stored
+    return stored, updated
+
+
+def _values(record: AlertRecord) -> dict:
+    """The stored fields; the adapter's repairs are kept with the alert (``extra["defects"]``)."""
+    values = {f: getattr(record, f) for f in ALERT_FIELDS}
+    if record.defects:
+        values["extra"] = {**record.extra, "defects": list(record.defects)}
+    return values
 
 
 def _apply_references(session: Session, alert: models.Alert, record: AlertRecord) -> None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from ioc.chain import dispatch, sla
@@ -27,9 +27,11 @@ from ioc.chain.actions import Actor
 from ioc.chain.links import link
 from ioc.city.geo import DivisionIndex, grid_codes, to_wgs84_arrays
 from ioc.city.pack import CityPack
+from ioc.config import FeedSettings
 from ioc.intake import alerts, sensors
 from ioc.intake.fusion import Candidate, FusionFinder
 from ioc.records import (
+    OPEN_STATUSES,
     IncidentRecord,
     ReadingRecord,
     Record,
@@ -49,6 +51,9 @@ STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "o
                "resolved": 5, "closed": 6, "cancelled": 6, "fused": 6}
 # A unit status reported by a CAD feed, as the assignment status it means.
 UNIT_TO_ASSIGNMENT = {"EN_ROUTE": "EN_ROUTE", "ON_SCENE": "ON_SCENE", "CLEARED": "CLEARED", "AVAILABLE": "CLEARED"}
+# The department a CAD kind's units belong to, when the feed names no agency of its own.
+KIND_SERVICE = {"police_cad": "police", "emergency_cad": "fire"}
+UNIT_ID_MAX = 40  # the store's unit id column
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
                         "lon", "lat", "location_flag", "district_code", "grid_code", "org_code", "reported_at",
                         "closed_at", "extra")
@@ -63,11 +68,28 @@ class FeedContext:
     crs: str
     pack: CityPack
     index: DivisionIndex
+    agency: str | None = None  # org code of the units this feed names (see ``unit_agency``)
+    close_before: datetime | None = None  # a history import: open incidents reported earlier are closed
 
     @classmethod
     def for_feed(cls, name: str, kind: str, crs: str, pack: CityPack,
-                 index: DivisionIndex | None = None) -> FeedContext:
-        return cls(name=name, kind=kind, crs=crs, pack=pack, index=index or DivisionIndex(pack.divisions()))
+                 index: DivisionIndex | None = None, agency: str | None = None) -> FeedContext:
+        return cls(name=name, kind=kind, crs=crs, pack=pack, index=index or DivisionIndex(pack.divisions()),
+                   agency=agency)
+
+    @classmethod
+    def of(cls, feed: FeedSettings, pack: CityPack, index: DivisionIndex | None = None) -> FeedContext:
+        return cls.for_feed(feed.name, feed.kind, feed.crs, pack, index, agency=feed.agency)
+
+    def unit_agency(self) -> str:
+        """Whose units this feed names: its ``agency`` setting, else the department its kind
+        serves (police CAD → police, emergency CAD → fire), else the city's own centre."""
+        orgs = self.pack.orgs()
+        service = KIND_SERVICE.get(self.kind)
+        found = ([o.code for o in orgs if o.code == self.agency]
+                 + [o.code for o in orgs if service and o.kind == "department" and o.service == service]
+                 + [o.code for o in orgs if o.kind == "city"])
+        return found[0] if found else orgs[0].code
 
 
 @dataclass
@@ -78,16 +100,21 @@ class BatchReport:
     fused: int = 0
     duplicates: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    defects: list[tuple[str, str]] = field(default_factory=list)  # (external id, what was repaired or dropped)
     flagged: dict[str, int] = field(default_factory=dict)
     units: int = 0
+    units_registered: int = 0
     alerts: int = 0
     readings: int = 0
+    closed_as_history: int = 0
     newest: datetime | None = None
 
     def add(self, other: BatchReport) -> None:
-        for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "alerts", "readings"):
+        for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "units_registered", "alerts",
+                     "readings", "closed_as_history"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected += other.rejected
+        self.defects += other.defects
         for flag, n in other.flagged.items():
             self.flagged[flag] = self.flagged.get(flag, 0) + n
         if other.newest and (self.newest is None or other.newest > self.newest):
@@ -102,10 +129,13 @@ class BatchReport:
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
                 "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
-                "alerts": self.alerts, "readings": self.readings}
+                "units_registered": self.units_registered, "alerts": self.alerts, "readings": self.readings,
+                "closed_as_history": self.closed_as_history}
 
     def summary(self) -> str:
-        parts = [f"{k} {v}" for k, v in self.counts().items() if v or k == "fetched"]
+        parts = [f"{k.replace('_', ' ')} {v}" for k, v in self.counts().items() if v or k == "fetched"]
+        if self.defects:
+            parts.append(f"repaired {len(self.defects)} defects")
         if self.flagged:
             parts.append("flagged " + ", ".join(f"{k} {v}" for k, v in sorted(self.flagged.items())))
         return ", ".join(parts)
@@ -135,18 +165,37 @@ def ingest_batch(engine: Engine, ctx: FeedContext, items: Sequence[Any], parse: 
     return report
 
 
-def replay_rejected(engine: Engine, ctx: FeedContext, parse: Parser) -> BatchReport:
-    """Re-run a feed's rejected raw records (after a mapping fix) through the pipeline."""
+def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = False,
+           since: datetime | None = None, batch: int = 500,
+           progress: Callable[[int, int], None] | None = None) -> BatchReport:
+    """Re-run a feed's landed raw records through the current mapping and pack: the rejected ones
+    (after a mapping fix), or ``everything`` (after a mapping or pack fix). Idempotent: what was
+    stored is updated where it now reads differently, nothing is doubled. ``since`` limits it to
+    records received then or later; ``progress(done, total)`` is called after each batch."""
+    rr = models.RawRecord
+    where = [rr.feed == ctx.name]
+    if not everything:
+        where.append(rr.outcome == "rejected")
+    if since is not None:
+        where.append(rr.received_at >= since)
     with transaction(engine) as session:
-        rows = session.execute(
-            select(models.RawRecord).where(models.RawRecord.feed == ctx.name,
-                                           models.RawRecord.outcome == "rejected")
-            .order_by(models.RawRecord.id)
-        ).scalars().all()
-        items = [_Item(r.external_id, r.payload, r.content_hash, r.received_at, raw_id=r.id) for r in rows]
-        report = ingest_items(session, ctx, items, parse)
-        _save_state(session, ctx.name, ctx.kind, None, report, keep_cursor=True)
-    return report
+        todo = session.scalar(select(func.count()).select_from(rr).where(*where)) or 0
+    total, last_id = BatchReport(), 0
+    while True:
+        with transaction(engine) as session:
+            rows = session.scalars(select(rr).where(*where, rr.id > last_id).order_by(rr.id).limit(batch)).all()
+            if not rows:
+                break
+            items = [_Item(r.external_id, r.payload, r.content_hash, r.received_at, raw_id=r.id) for r in rows]
+            report = ingest_items(session, ctx, items, parse)
+            # The feed's totals count what the replay added, not the records it read again.
+            _save_state(session, ctx.name, ctx.kind, None, replace(report, fetched=0, duplicates=0, rejected=[]),
+                        keep_cursor=True)
+        last_id = rows[-1].id
+        total.add(report)
+        if progress:
+            progress(total.fetched, todo)
+    return total
 
 
 def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: Parser) -> BatchReport:
@@ -167,7 +216,11 @@ def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: 
     incidents = by_kind.get("incident", []) + [(None, r) for r, _ in crossings]
     incident_ids = _store_incidents(session, ctx, incidents, places, report)
     _store_unit_statuses(session, ctx, by_kind.get("unit_status", []), places, report)
-    report.alerts += alerts.store(session, ctx.name, [r for _, r in by_kind.get("alert", [])])
+    alert_pairs = by_kind.get("alert", [])
+    report.defects += [(item.external_id or "?", d) for item, r in alert_pairs for d in r.defects]  # type: ignore[union-attr]
+    stored_alerts, updated_alerts = alerts.store(session, ctx.name, [r for _, r in alert_pairs])
+    report.alerts += stored_alerts
+    report.updated += updated_alerts
     _land(session, ctx.name, fresh, report, incident_ids)
     return report
 
@@ -296,12 +349,13 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
         select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
     times = [r.reported_at for r in records]
     finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
-    units = _known_units(session, records)
+    units = _units(session, ctx, {a.unit_id for r in records for a in r.assignments}, report)
     created: list[models.Incident] = []
     fused: list[tuple[models.Incident, models.Incident | int]] = []
     touched: list[tuple[models.Incident, IncidentRecord]] = []
     for record in sorted(records, key=lambda r: r.reported_at):
         place = places[id(record)]
+        record = _closed_as_history(ctx, record, report)
         if place.flag:
             report.flagged[place.flag] = report.flagged.get(place.flag, 0) + 1
         values = _incident_values(ctx, record, place)
@@ -322,9 +376,22 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     report.stored += len(created)
     report.fused += len(fused)
     for incident, record in touched:
-        _store_assignments(session, incident, record, units, report)
+        _store_assignments(session, incident, record, units)
         _stamp_times(incident, record)
     return {ext: incident.id for ext, incident in existing.items()}
+
+
+def _closed_as_history(ctx: FeedContext, record: IncidentRecord, report: BatchReport) -> IncidentRecord:
+    """In a history import, an incident the file gives no status for and that was reported before
+    the cut-off is over: closed at its last unit time, else its report time. (Closed, no SLA
+    clock can run out and no 督办 is raised for it.)"""
+    if (ctx.close_before is None or record.source_status or record.status not in OPEN_STATUSES
+            or record.reported_at >= ctx.close_before):
+        return record
+    stamps = [t for a in record.assignments
+              for t in (a.dispatched_at, a.en_route_at, a.on_scene_at, a.cleared_at) if t]
+    report.closed_as_history += 1
+    return record.model_copy(update={"status": "closed", "closed_at": max(stamps, default=record.reported_at)})
 
 
 def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:
@@ -383,6 +450,8 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
     changed: dict[str, Any] = {}
     status = values.pop("status")
     for name in INCIDENT_COPY_FIELDS:
+        if name == "closed_at" and values[name] is None:
+            continue  # a source that gives no close time does not take back one we have (a history close)
         if getattr(incident, name) != values[name]:
             changed[name] = _jsonable(values[name])
             setattr(incident, name, values[name])
@@ -407,23 +476,39 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _known_units(session: Session, records: list[IncidentRecord]) -> set[str]:
-    wanted = {a.unit_id for r in records for a in r.assignments}
+def _units(session: Session, ctx: FeedContext, wanted: set[str], report: BatchReport) -> dict[str, models.Unit]:
+    """The units a batch names, by id. One the store does not know is registered from this feed
+    (marked ``registered_by``, under the feed's agency), so nothing it did is lost; an id too long
+    to be a unit's is left out and flagged."""
     if not wanted:
-        return set()
-    return set(session.scalars(select(models.Unit.id).where(models.Unit.id.in_(wanted))))
+        return {}
+    units = {u.id: u for u in session.scalars(select(models.Unit).where(models.Unit.id.in_(wanted)))}
+    registered = []
+    for unit_id in sorted(wanted - set(units)):
+        if len(unit_id) > UNIT_ID_MAX:
+            report.flagged["unit_id_too_long"] = report.flagged.get("unit_id_too_long", 0) + 1
+            continue
+        unit = models.Unit(id=unit_id, call_sign=unit_id, unit_type="unknown", org_code=ctx.unit_agency(),
+                           status="AVAILABLE", registered_by=ctx.name, version=1)
+        session.add(unit)
+        units[unit_id] = unit
+        registered.append(unit_id)
+    if registered:
+        session.flush()  # the new units exist before anything points at them
+        report.units_registered += len(registered)
+        log.info("feed %s registered %d units the city pack does not know", ctx.name, len(registered))
+    return units
 
 
-def _store_assignments(session: Session, incident: models.Incident, record: IncidentRecord, units: set[str],
-                       report: BatchReport) -> None:
+def _store_assignments(session: Session, incident: models.Incident, record: IncidentRecord,
+                       units: dict[str, models.Unit]) -> None:
     if not record.assignments:
         return
     current = {a.unit_id: a for a in session.scalars(
         select(models.Assignment).where(models.Assignment.incident_id == incident.id))}
     for a in record.assignments:
         if a.unit_id not in units:
-            report.flagged["unknown_unit"] = report.flagged.get("unknown_unit", 0) + 1
-            continue
+            continue  # an id no unit can have (flagged when the units were looked up)
         row = current.get(a.unit_id)
         if row is None:
             row = models.Assignment(incident_id=incident.id, unit_id=a.unit_id,
@@ -458,17 +543,16 @@ def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
 
 def _store_unit_statuses(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
                          places: dict[int, _Place], report: BatchReport) -> None:
-    """Newest status and position per unit; an item naming an unknown unit is rejected."""
+    """Newest status and position per unit (a unit the pack does not know is registered from the feed)."""
     if not pairs:
         return
-    wanted = {r.unit_id for _, r in pairs}  # type: ignore[union-attr]
-    units = {u.id: u for u in session.scalars(select(models.Unit).where(models.Unit.id.in_(wanted)))}
+    units = _units(session, ctx, {r.unit_id for _, r in pairs}, report)  # type: ignore[union-attr]
     for item, record in sorted(pairs, key=lambda p: p[1].at):  # type: ignore[union-attr]
         assert isinstance(record, UnitStatusRecord)
         place = places[id(record)]
         unit = units.get(record.unit_id)
         if unit is None:
-            item.reason = f"unknown unit {record.unit_id!r} (not in the city pack's units)"
+            item.reason = f"unit id {record.unit_id[:50]!r}... is longer than {UNIT_ID_MAX} characters"
             continue
         if unit.status_at and record.at <= unit.status_at:
             continue

@@ -69,7 +69,7 @@ class FeedRunner:
         from feeds.base import build_adapter
 
         self.adapter = build_adapter(self.feed)
-        self.ctx = FeedContext.for_feed(self.feed.name, self.feed.kind, self.feed.crs, self.runtime.pack, self.index)
+        self.ctx = FeedContext.of(self.feed, self.runtime.pack, self.index)
 
     def poll(self) -> PollResult:
         """Fetch and store until the source has nothing more; record success or failure."""

@@ -27,7 +27,7 @@ INCIDENT_FIELDS = ("id", "source", "external_id", "channel", "category", "type",
                    "closed_at", "acknowledge_due", "dispatch_due", "on_scene_due", "resolve_due", "satisfaction",
                    "parent_id", "report_count", "sources", "extra", "updated_at", "version")
 UNIT_FIELDS = ("id", "call_sign", "unit_type", "org_code", "home_point_id", "status", "status_at", "lon", "lat",
-               "position_at", "version")
+               "position_at", "version", "registered_by")
 WORK_ORDER_FIELDS = ("id", "incident_id", "org_code", "status", "created_at", "accept_by", "feedback_by", "due_at",
                      "accepted_at", "done_at", "verified_at", "feedback", "feedback_photo_url", "return_reason",
                      "extension_until", "extension_reason", "rework_count", "satisfaction", "version")
@@ -155,12 +155,17 @@ def work_orders(engine: Engine, actor: Actor, status: list[str] | None = None, o
 
 
 def alerts(engine: Engine, active_only: bool = False, limit: int | None = 100) -> list[dict[str, Any]]:
+    """Alerts newest first, each with the defects its adapter repaired or dropped (``defects``)."""
     if active_only:
-        return [as_dict(a, ALERT_FIELDS) for a in active_alerts(engine)]
+        return [_alert(a) for a in active_alerts(engine)]
     limit, _ = page_bounds(limit, 0)
     with session_factory(engine)() as session:
         rows = session.scalars(select(models.Alert).order_by(models.Alert.sent.desc()).limit(limit))
-        return [as_dict(a, ALERT_FIELDS) for a in rows]
+        return [_alert(a) for a in rows]
+
+
+def _alert(row: models.Alert) -> dict[str, Any]:
+    return {**as_dict(row, ALERT_FIELDS), "defects": (row.extra or {}).get("defects", [])}
 
 
 def active_alerts(engine: Engine, now: datetime | None = None) -> list[models.Alert]:

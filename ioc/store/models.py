@@ -128,6 +128,8 @@ class Unit(Base):
     position_at: Mapped[datetime | None]
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The feed that named this unit when the pack did not know it (None: one of the pack's units).
+    registered_by: Mapped[str | None] = mapped_column(String(80))
 
 
 # --- what the feeds bring ---------------------------------------------------------------

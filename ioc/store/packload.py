@@ -52,7 +52,7 @@ def load_pack_into_store(engine: Engine, pack: CityPack) -> PackLoadReport:
         n_kp = upsert(session, models.KeyPoint, [p.model_dump() for p in pack.key_points()], ["id"])
         homes = {p.id: p for p in pack.key_points()}
         unit_rows = [_unit_row(u, homes.get(u.home_point_id)) for u in pack.units()]
-        static = ["call_sign", "unit_type", "org_code", "home_point_id", "name_zh", "name_en", "demo"]
+        static = ["call_sign", "unit_type", "org_code", "home_point_id", "name_zh", "name_en", "demo", "registered_by"]
         n_unit = upsert(session, models.Unit, unit_rows, ["id"], update=static)
         in_pack = {d.code for d in pack.divisions()}
         stale = sorted(set(session.scalars(select(models.District.code))) - in_pack)
@@ -85,5 +85,6 @@ def _org_rows(pack: CityPack) -> list[dict]:
 def _unit_row(unit: Unit, home: KeyPoint | None) -> dict:
     # A new unit starts available at its home station; live state is the feeds' to change.
     row = unit.model_dump()
-    row.update(status="AVAILABLE", lon=home.lon if home else None, lat=home.lat if home else None)
+    row.update(status="AVAILABLE", lon=home.lon if home else None, lat=home.lat if home else None,
+               registered_by=None)  # a unit a feed registered becomes the pack's own once the pack lists it
     return row

@@ -222,15 +222,33 @@ def test_missing_required_element_is_named(element: str) -> None:
     ("<status>Actual</status>", "<status>Real</status>", "<status>"),
     ("<msgType>Alert</msgType>", "<msgType>Warning</msgType>", "<msgType>"),
     ("<scope>Public</scope>", "<scope>Everyone</scope>", "<scope>"),
-    ("<urgency>Immediate</urgency>", "<urgency>Now</urgency>", "<info/urgency>"),
-    ("<severity>Extreme</severity>", "<severity>Red</severity>", "<info/severity>"),
-    ("<certainty>Observed</certainty>", "<certainty>Sure</certainty>", "<info/certainty>"),
-    ("<category>Met</category>", "<category>Weather</category>", "<info/category>"),
-    ("<responseType>Shelter</responseType>", "<responseType>Hide</responseType>", "<info/responseType>"),
 ])
-def test_invalid_enumeration_is_named(old: str, new: str, named: str) -> None:
+def test_invalid_alert_enumeration_is_rejected_and_named(old: str, new: str, named: str) -> None:
     reason = rejection(fixture_text("dongguan_typhoon_red.xml").replace(old, new))
     assert named in reason and "is not one of" in reason
+
+
+@pytest.mark.parametrize(("old", "new", "named", "field", "kept"), [
+    ("<urgency>Immediate</urgency>", "<urgency>Now</urgency>", "<info/urgency>", "urgency", "Unknown"),
+    ("<severity>Extreme</severity>", "<severity>Red</severity>", "<info/severity>", "severity", "Unknown"),
+    ("<certainty>Observed</certainty>", "<certainty>Sure</certainty>", "<info/certainty>", "certainty", "Unknown"),
+    ("<category>Met</category>", "<category>Weather</category>", "<info/category>", "category", ""),
+    ("<urgency>Immediate</urgency>", "", "<info/urgency>: missing", "urgency", "Unknown"),
+    ("<category>Met</category>", "", "<info/category>: missing", "category", ""),
+])
+def test_a_bad_or_missing_info_enumeration_keeps_the_warning_and_names_the_defect(
+        old: str, new: str, named: str, field: str, kept: str) -> None:
+    alert = parse_text(fixture_text("dongguan_typhoon_red.xml").replace(old, new))
+    assert getattr(alert, field) == kept
+    assert alert.headline and alert.areas["features"][0]["geometry"]  # the words and the shape survive
+    assert any(named in d for d in alert.defects), alert.defects
+
+
+def test_a_bad_response_type_is_dropped_and_named() -> None:
+    alert = parse_text(fixture_text("dongguan_typhoon_red.xml")
+                       .replace("<responseType>Shelter</responseType>", "<responseType>Hide</responseType>"))
+    assert "Shelter" not in alert.extra.get("response_types", [])
+    assert any("<info/responseType>" in d and "'Hide'" in d for d in alert.defects)
 
 
 def test_enumerations_tolerate_capitalisation() -> None:
@@ -241,15 +259,45 @@ def test_enumerations_tolerate_capitalisation() -> None:
 GOOD_POLYGON = "23.15,113.52 23.15,114.25 22.66,114.25 22.66,113.52 23.15,113.52"
 
 
+def red_with_polygon(polygon: str) -> AlertRecord:
+    return parse_text(fixture_text("dongguan_typhoon_red.xml").replace(GOOD_POLYGON, polygon))
+
+
+def ring_of(alert: AlertRecord) -> list[list[float]]:
+    return alert.areas["features"][0]["geometry"]["coordinates"][0]
+
+
+def test_an_open_ring_is_closed_and_named() -> None:
+    alert = red_with_polygon("23.15,113.52 23.15,114.25 22.66,114.25 22.66,113.52")
+    ring = ring_of(alert)
+    assert len(ring) == 5 and ring[0] == ring[-1]
+    assert any("not closed; closed" in d for d in alert.defects)
+
+
+def test_a_hair_outside_the_range_is_clamped_and_named() -> None:
+    alert = red_with_polygon("23.15,-180.005 23.15,-179.5 22.66,-179.5 22.66,-180.005 23.15,-180.005")
+    assert min(x for x, _ in ring_of(alert)) == -180.0
+    assert any("-180.005" in d and "clamped to 23.15,-180" in d for d in alert.defects)
+
+
+def test_a_malformed_pair_inside_a_good_polygon_is_skipped() -> None:
+    alert = red_with_polygon("23.15,113.52 23.15;114.25 23.15,114.25 22.66,114.25 22.66,113.52 23.15,113.52")
+    assert len(ring_of(alert)) == 5
+    assert any("'23.15;114.25' is not lat,lon; skipped" in d for d in alert.defects)
+
+
 @pytest.mark.parametrize(("polygon", "why"), [
-    ("23.15,113.52 23.15,114.25 23.15,113.52", "at least 4"),
-    ("23.15,113.52 23.15,114.25 22.66,114.25 22.66,113.52", "not closed"),
-    ("23.15,113.52 23.15;114.25 22.66,114.25 23.15,113.52", "is not lat,lon"),
-    ("93.15,113.52 23.15,114.25 22.66,114.25 93.15,113.52", "out of range"),
+    ("", "empty; skipped"),
+    ("23.15,113.52 23.15,114.25 23.15,113.52", "at least 4 usable"),
+    ("93.15,113.52 23.15,114.25 22.66,114.25 93.15,113.52", "at least 4 usable"),
 ])
-def test_invalid_polygon_is_rejected(polygon: str, why: str) -> None:
-    reason = rejection(fixture_text("dongguan_typhoon_red.xml").replace(GOOD_POLYGON, polygon))
-    assert "<polygon>" in reason and why in reason
+def test_an_unusable_polygon_is_dropped_and_the_area_kept_by_its_name_and_codes(polygon: str, why: str) -> None:
+    alert = red_with_polygon(polygon)
+    [feature] = alert.areas["features"]
+    assert feature["geometry"] is None and feature["properties"]["kind"] == "area"
+    assert feature["properties"]["areaDesc"] and feature["properties"]["geocodes"]
+    assert any(why in d for d in alert.defects), alert.defects
+    assert alert.extra["signal"] == "typhoon"  # the warning itself is whole
 
 
 def test_polygon_tolerates_spaces_after_commas_and_clockwise_rings() -> None:
@@ -263,9 +311,10 @@ def test_polygon_tolerates_spaces_after_commas_and_clockwise_rings() -> None:
     ("22.82,113.67 far", "is not a number"),
     ("22.82,113.67 -3", "0 or more"),
 ])
-def test_invalid_circle_is_rejected(circle: str, why: str) -> None:
-    text = fixture_text("dongguan_typhoon_update.xml").replace("22.82,113.67 15", circle)
-    assert why in rejection(text)
+def test_an_unusable_circle_is_dropped_and_named(circle: str, why: str) -> None:
+    alert = parse_text(fixture_text("dongguan_typhoon_update.xml").replace("22.82,113.67 15", circle))
+    assert all(f["properties"]["kind"] != "circle" for f in alert.areas["features"])
+    assert any("<circle>" in d and why in d for d in alert.defects), alert.defects
 
 
 def test_zero_radius_circle_is_a_point() -> None:
@@ -293,7 +342,7 @@ def test_missing_info_elements_are_named() -> None:
     text = fixture_text("dongguan_typhoon_cancel.xml").replace("<event>台风</event>", "")
     assert "missing required <info/event>" in rejection(text)
     text = fixture_text("dongguan_typhoon_cancel.xml").replace("<areaDesc>东莞市</areaDesc>", "")
-    assert "<area/areaDesc>" in rejection(text)
+    assert "<area/areaDesc>: missing" in parse_text(text).defects
 
 
 def test_not_xml_and_not_cap() -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from feeds.base import RawItem
 from ioc.chain.links import split_report
 from ioc.city.geo import wgs84_to_gcj02
-from ioc.intake.ingest import FeedContext, ingest_batch, replay_rejected
+from ioc.intake.ingest import FeedContext, ingest_batch, replay
 from ioc.read.lists import active_alerts
 from ioc.records import AlertRecord, IncidentRecord, ReadingRecord, Reject, UnitStatusRecord
 from ioc.store import models
@@ -179,7 +179,7 @@ def test_replay_reruns_rejections_after_a_mapping_fix(city):
     engine, ctx = city
     first = ingest_batch(engine, ctx, [item("r1", category="unmapped"), item("r2")], parse)
     assert first.rejected == [("r1", "category 'unmapped' has no mapping")]
-    report = replay_rejected(engine, ctx, fixed_parse)
+    report = replay(engine, ctx, fixed_parse)
     assert (report.stored, report.rejected) == (1, [])
     assert incident(engine, "r1").category == "garbage"
     assert count(engine, models.RawRecord, models.RawRecord.outcome == "rejected") == 0
@@ -215,7 +215,7 @@ def test_gauge_crossings_open_escalate_and_resolve_a_flood_incident(city):
     assert count(engine, models.Reading) == 6
 
 
-def test_unit_status_moves_the_unit_and_unknown_units_are_rejected(city):
+def test_unit_status_moves_the_unit_and_a_unit_the_pack_does_not_know_is_registered(city):
     engine, ctx = city
     ok = RawItem("PC-01@1", json.dumps({"kind": "unit_status", "unit_id": "PC-01", "status": "EN_ROUTE",
                                         "at": T0.isoformat(), "lon": 113.76, "lat": 22.96}))
@@ -227,8 +227,12 @@ def test_unit_status_moves_the_unit_and_unknown_units_are_rejected(city):
     ingest_batch(engine, ctx, [old], parse)  # late news does not turn the unit back
     with transaction(engine) as s:
         unit = s.get(models.Unit, "PC-01")
+        ghost_unit = s.get(models.Unit, "GHOST")
     assert (unit.status, unit.lon, unit.lat) == ("EN_ROUTE", 113.76, 22.96)
-    assert report.rejected == [("X@1", "unknown unit 'GHOST' (not in the city pack's units)")]
+    assert report.rejected == [] and report.units_registered == 1
+    assert (ghost_unit.status, ghost_unit.registered_by, ghost_unit.unit_type) == ("EN_ROUTE", "police", "unknown")
+    assert ghost_unit.org_code == "IOC"  # a feed of no agency and no CAD kind: the city's own centre
+    assert unit.registered_by is None
 
 
 def cap(identifier: str, msg_type: str, sent: datetime, references=()) -> RawItem:

@@ -23,7 +23,7 @@ from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
-from ioc.web import api, signin
+from ioc.web import api, headers, signin
 from layouts import context, frame, map_page
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Dash:
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)
+    app.server.config["SESSION_COOKIE_SECURE"] = settings.web.secure_cookies
+    headers.install(app.server, app.csp_hashes, settings.web.tile_url)
     return app
 
 

@@ -66,6 +66,8 @@ class WebSettings(_Section):
     tile_attribution: str = ""
     secret_key: str = Field(default="", description="signs sessions and kiosk links; kept in var/ if empty")
     public_read: bool = Field(default=True, description="anyone may view pages without signing in")
+    secure_cookies: bool = Field(default=False, description="served over HTTPS: cookies are marked Secure and "
+                                 "browsers told to keep to HTTPS (HSTS)")
 
 
 class FeedSettings(_Section):

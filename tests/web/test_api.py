@@ -249,3 +249,27 @@ def test_kpis_and_major_events_through_the_api(site):
 def test_sign_in_form_shows_only_its_own_messages(site):
     page = site.get("/login?error=Call+0800-SCAM+now").get_data(as_text=True)
     assert "SCAM" not in page and "login-error" not in page
+
+
+def test_every_response_carries_the_security_headers(site):
+    for path in ("/login", "/", "/api/v1/openapi.json"):
+        r = site.get(path)
+        csp = r.headers["Content-Security-Policy"]
+        script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+        assert "'unsafe-inline'" not in script_src and "'sha256-" in script_src, path
+        assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert r.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    signed_in = site.post("/login", data={"username": "duty1", "password": "duty-pass-1"})
+    cookie = signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain http here; [web] secure_cookies marks them for HTTPS
+
+
+def test_a_tile_server_may_serve_images_and_nothing_else():
+    from ioc.web.headers import policy
+
+    directives = policy(["'sha256-abc'"], "https://{s}.tiles.example.cn/{z}/{x}/{y}.png")
+    assert directives["img-src"] == "'self' data: blob: https://*.tiles.example.cn"
+    assert directives["script-src"] == "'self' 'sha256-abc'" and directives["connect-src"] == "'self'"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -139,7 +140,32 @@ def decode_text(data: bytes) -> str:
 
 
 def get(client: httpx.Client, url: str, **params: Any) -> httpx.Response:
-    """GET with the shared client; a non-2xx answer raises, so the poll counts as failed."""
-    response = client.get(url, params={k: v for k, v in params.items() if v is not None})
-    response.raise_for_status()
-    return response
+    """GET with the shared client; a non-2xx answer raises, so the poll counts as failed.
+
+    The body is read with two bounds a per-read timeout does not give: at most
+    ``MAX_BODY_BYTES``, and within ``TOTAL_TIMEOUTS`` read timeouts in all, so a source that
+    drips a byte a second or answers without end fails its poll instead of holding the worker."""
+    limit = (client.timeout.read or 30.0) * TOTAL_TIMEOUTS
+    started = time.monotonic()
+    with client.stream("GET", url, params={k: v for k, v in params.items() if v is not None}) as response:
+        response.raise_for_status()
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise SourceError(f"answer from {response.url.copy_with(query=None)} is larger than "
+                                  f"{MAX_BODY_BYTES // 2**20} MB; refused")
+            if time.monotonic() - started > limit:
+                raise SourceError(f"answer from {response.url.copy_with(query=None)} took longer than "
+                                  f"{limit:g} s; gave up")
+            chunks.append(chunk)
+    return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks),
+                          request=response.request)
+
+
+class SourceError(Exception):
+    """A source answered in a way no poll can use (too big, too slow); the poll fails with this."""
+
+
+MAX_BODY_BYTES = 20 * 2**20  # far above any real page; a 50 MB answer is an accident or an attack
+TOTAL_TIMEOUTS = 4

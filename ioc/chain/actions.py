@@ -29,6 +29,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incident.merge": frozenset({"operator", "duty_officer", "admin"}),
     "incident.split": frozenset({"operator", "duty_officer", "admin"}),
     "incident.satisfaction": frozenset({"operator", "duty_officer", "admin"}),
+    "incident.note": frozenset({"operator", "duty_officer", "admin"}),
+    "incident.supervise": frozenset({"duty_officer", "leader", "admin"}),
     "work_order.create": frozenset({"duty_officer", "admin"}),
     "work_order.handle": frozenset({"handler", "admin"}),
     "work_order.verify": frozenset({"duty_officer", "admin"}),

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ioc.errors import Conflict, Forbidden, NotFound
+from ioc.errors import Forbidden, NotFound, Stale
 from ioc.store import models
 
 ROLES = ("viewer", "operator", "duty_officer", "leader", "handler", "admin")
@@ -71,7 +71,7 @@ def require(actor: Actor, action: str) -> None:
 def check_version(kind: str, item_id: Any, current: int, seen: int | None) -> None:
     """Refuse a write made on a stale view: someone else changed the item since."""
     if seen is not None and seen != current:
-        raise Conflict(f"{kind} {item_id} was changed by someone else (you saw version {seen}, it is now "
+        raise Stale(f"{kind} {item_id} was changed by someone else (you saw version {seen}, it is now "
                        f"{current}); reload it and try again")
 
 

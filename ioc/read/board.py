@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
@@ -173,3 +173,25 @@ def walk(engine: Engine, filters: IncidentFilter, sort: Sort, chunk: int = MAX_P
         if got.cursor is None:
             return
         cursor = got.cursor
+
+
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+LIST_KEYS = ("status", "priority", "category", "channel", "division", "org")
+
+
+def from_query(query: dict[str, Any], now: datetime | None = None) -> tuple[IncidentFilter, Sort]:
+    """The board's filter and sort from its query (the page's controls, or an export link's
+    arguments): lists of values, a time window (1h / 24h / 7d / 30d), free text, sort, dir."""
+    now = now or utcnow()
+    lists = {}
+    for key in LIST_KEYS:
+        value = query.get(key)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        lists[key] = list(value) if value else None
+    window = query.get("window") or None
+    if window is not None and window not in WINDOWS:
+        raise UserError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}")
+    q = (query.get("q") or "").strip() or None
+    filters = IncidentFilter(**lists, since=now - WINDOWS[window] if window else None, q=q)
+    return filters, Sort.of(query.get("sort"), query.get("dir") or "desc")

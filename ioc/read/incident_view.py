@@ -1,5 +1,5 @@
-"""What the incident page shows: the detail, every step's SLA clock, open 督办, and the orgs
-an incident can be handed to (交办)."""
+"""What the incident page shows: the detail, every step's SLA clock, open 督办, the orgs an
+incident can be handed to (交办) and the divisions (for the pages' filters)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,11 @@ def order_orgs(engine: Engine) -> list[dict[str, str]]:
     with session_factory(engine)() as session:
         return [{"code": c, "name_zh": zh, "name_en": en} for c, zh, en in session.execute(
             select(o.code, o.name_zh, o.name_en).where(o.kind.in_(ORDER_ORG_KINDS)).order_by(o.kind, o.code))]
+
+
+def division_options(engine: Engine) -> list[dict[str, str]]:
+    """Every division's code and names, for filters."""
+    d = models.District
+    with session_factory(engine)() as session:
+        return [{"code": c, "name_zh": zh, "name_en": en}
+                for c, zh, en in session.execute(select(d.code, d.name_zh, d.name_en).order_by(d.code))]

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from ioc.chain import sla
 from ioc.city.pack import CityPack
+from ioc.errors import NotFound
 from ioc.read.board import running_clock
 from ioc.store import models
 from ioc.store.db import session_factory
@@ -39,6 +40,19 @@ def queue(engine: Engine, now: datetime | None = None, pack: CityPack | None = N
     return [{"id": r.id, "priority": r.priority, "status": r.status, "category": r.category, "title": r.title,
              "address": r.address, "reported_at": r.reported_at, "version": r.version,
              "sla": running_clock(r, now, fraction, r.id in supervised)} for r in rows]
+
+
+def incident_summary(engine: Engine, incident_id: int, now: datetime | None = None,
+                     pack: CityPack | None = None) -> dict[str, Any]:
+    """The few facts the console shows of the selected incident, with its running clock."""
+    now = now or utcnow()
+    with session_factory(engine)() as session:
+        i = session.get(models.Incident, incident_id)
+        if i is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        return {"id": i.id, "priority": i.priority, "status": i.status, "category": i.category, "title": i.title,
+                "address": i.address, "lon": i.lon, "lat": i.lat, "version": i.version,
+                "sla": running_clock(i, now, sla.load_sla(pack).due_soon_fraction)}
 
 
 def unit_board(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:

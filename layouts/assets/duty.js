@@ -63,3 +63,18 @@ setInterval(function () {
         el.textContent = mins < 60 ? mins + "′" : Math.floor(mins / 60) + "h" + String(mins % 60).padStart(2, "0") + "′";
     });
 }, 1000);
+
+// The dispatch console's keys: N/J next, K previous, 1/D first recommendation, Enter confirm, Esc cancel.
+document.addEventListener("keydown", function (ev) {
+    if (window.location.pathname !== "/dispatch" || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+    const tag = (ev.target && ev.target.tagName) || "";
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") { return; }
+    const targets = {n: "#dc-next", j: "#dc-next", k: "#dc-prev", "1": ".dc-key-first", d: ".dc-key-first",
+                     Enter: ".dc-key-confirm", Escape: ".dc-key-cancel"};
+    const selector = targets[ev.key.length === 1 ? ev.key.toLowerCase() : ev.key];
+    if (!selector) { return; }
+    const button = document.querySelector(selector);
+    if (!button || button.offsetParent === null) { return; }  // not there, or hidden
+    ev.preventDefault();
+    button.click();
+});

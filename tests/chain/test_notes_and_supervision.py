@@ -1,4 +1,4 @@
-"""Notes on the timeline and 督办 by hand: events and audit, no version bump, roles checked."""
+"""Notes on the timeline, 督办 and unit statuses by hand: events and audit, roles and versions checked."""
 
 import pytest
 
@@ -39,3 +39,20 @@ def test_only_open_incidents_and_allowed_roles_are_supervised(engine, pack):
         sla.supervise(engine, OFFICER, iid)
     with pytest.raises(Forbidden):
         sla.supervise(engine, VIEWER, add_incident(engine, pack))
+
+
+def test_units_go_out_of_service_by_hand_but_not_while_on_a_job(engine, pack):
+    from ioc.chain import dispatch
+    from ioc.errors import Stale
+
+    unit = dispatch.set_unit_status(engine, OFFICER, "PC-01", "OUT_OF_SERVICE", seen_version=1, now=minutes(1))
+    assert (unit.status, unit.version) == ("OUT_OF_SERVICE", 2)
+    assert "PC-01" not in {r.unit_id for r in dispatch.recommend(engine, add_incident(engine, pack))}
+    with pytest.raises(Stale):
+        dispatch.set_unit_status(engine, OFFICER, "PC-01", "AVAILABLE", seen_version=1)
+    dispatch.dispatch(engine, OFFICER, add_incident(engine, pack), ["PC-02"])
+    with pytest.raises(InvalidTransition, match="on a job"):
+        dispatch.set_unit_status(engine, OFFICER, "PC-02", "OUT_OF_SERVICE")
+    with pytest.raises(Forbidden):
+        dispatch.set_unit_status(engine, VIEWER, "PC-03", "OUT_OF_SERVICE")
+    assert audits(engine, "unit", "PC-01")[0].after["status"] == "OUT_OF_SERVICE"

@@ -93,6 +93,7 @@ def _columns(lang: str) -> list[dict[str, Any]]:
         col("priority", True, width=80, cellRenderer="Priority"),
         col("status_label", width=100),
         col("sla", width=190, cellRenderer="SlaChip"),
+        col("units", width=120),
         col("category_label", width=110),
         col("title", flex=1, minWidth=220),
         col("division_label", width=110),
@@ -101,7 +102,6 @@ def _columns(lang: str) -> list[dict[str, Any]]:
         col("reported", width=170),
         col("age", width=90, cellRenderer="Age"),
         col("report_count", True, width=80),
-        col("units", width=140),
     ]
 
 

@@ -3,10 +3,11 @@ labels, SLA chips (their countdown runs in the browser, assets/duty.js) and acti
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from dash import html
+from dash import ctx, html
 
 from ioc.errors import Stale, UserError
 from ioc.i18n import t
@@ -49,6 +50,19 @@ def sla_chip(clock: dict[str, Any] | None, lang: str) -> html.Span | None:
         html.Span(label, className="sla-label"),
         html.Span(className="sla-countdown", **({"data-due": iso(clock["due"])} if running else {})),
     ])
+
+
+def clicked() -> dict[str, Any] | str | None:
+    """The id of the input that was really clicked in this callback, or None.
+
+    Not ``ctx.triggered_id``: when a redraw adds buttons matched by ALL, they are listed as
+    triggered too (with no clicks), and may come first.
+    """
+    for item in ctx.triggered:
+        if item["value"]:
+            raw = item["prop_id"].rsplit(".", 1)[0]
+            return json.loads(raw) if raw.startswith("{") else raw
+    return None
 
 
 def outcome(exc: Exception | None, lang: str, what: str = "") -> html.Div:

@@ -15,7 +15,7 @@ from typing import Any
 
 import dash
 import dash_leaflet as dl
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import ALL, Input, Output, State, dcc, html
 
 from ioc.chain import dispatch
 from ioc.errors import ActionRefused, NotFound, UserError
@@ -157,8 +157,8 @@ def _unit_markers(units: list[dict[str, Any]]) -> list:
 
 
 def pick(_picks, _next, _prev, selected, ids):
-    trigger = ctx.triggered_id
-    if trigger is None or not any(x["value"] for x in ctx.triggered):
+    trigger = chips.clicked()
+    if trigger is None:
         return dash.no_update
     if isinstance(trigger, dict):
         return trigger["id"]
@@ -218,8 +218,8 @@ def _recommendations(recs: list[dispatch.Recommendation], names: dict[str, str],
 
 def act(_buttons, _sends, _units, recs, pending, done, lang):
     """Choose, confirm and send units; change a unit's status. Every write is one service call."""
-    trigger = ctx.triggered_id
-    if trigger is None or not any(x["value"] for x in ctx.triggered):
+    trigger = chips.clicked()
+    if not isinstance(trigger, dict):
         return (dash.no_update,) * 5
     name = trigger.get("name") if trigger["type"] == "dc-btn" else trigger["type"]
     if name == "cancel":

@@ -21,7 +21,7 @@ from ioc.chain import dispatch, sla, workflow, workorders
 from ioc.chain.actions import PERMISSIONS, Actor
 from ioc.errors import ActionRefused, NotFound, UserError
 from ioc.i18n import t
-from ioc.read import incident_view
+from ioc.read import citymap, incident_view
 from layouts import chips, context
 from layouts.context import current
 
@@ -118,22 +118,24 @@ def body(d: dict[str, Any], lang: str, actor: Actor | None) -> list:
 
 
 def _small_map(d: dict[str, Any], lang: str):
+    """The place among the division outlines (drawn from the pack, so readable without tiles)."""
     if d["lon"] is None or d["lat"] is None:
         return html.Div(t("inc.no_place", lang), className="small-map empty-map")
     rt = current()
-    lon, lat = d["lon"], d["lat"]
-    if rt.settings.web.tile_crs != "wgs84":
-        from ioc.read.citymap import for_display
-
-        point = {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [lon, lat]}}]}
-        lon, lat = for_display(point, rt.settings.web.tile_crs)["features"][0]["geometry"]["coordinates"]
+    crs = rt.settings.web.tile_crs
+    point = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]}}]}
+    outlines = citymap.district_features(rt.engine)
+    if crs != "wgs84":
+        point, outlines = citymap.for_display(point, crs), citymap.for_display(outlines, crs)
+    lon, lat = point["features"][0]["geometry"]["coordinates"]
     layers = [dl.TileLayer(url=rt.settings.web.tile_url, attribution=rt.settings.web.tile_attribution)] \
         if rt.settings.web.tile_url else []
-    layers += [dl.Circle(center=[lat, lon], radius=300, color="#ffd54f", weight=1, fillOpacity=0.08),
+    layers += [dl.GeoJSON(data=outlines, style={"color": "#5ec8ff", "weight": 1, "fillOpacity": 0.06}),
+               dl.Circle(center=[lat, lon], radius=300, color="#ffd54f", weight=1, fillOpacity=0.08),
                dl.CircleMarker(center=[lat, lon], radius=8, color="#0b1220", weight=2, fillColor="#ff3b3b",
                                fillOpacity=1, children=dl.Tooltip(d["address"] or d["title"]))]
-    return dl.Map(center=[lat, lon], zoom=14, children=layers, className="small-map",
+    return dl.Map(center=[lat, lon], zoom=12, children=layers, className="small-map",
                   attributionControl=bool(rt.settings.web.tile_url))
 
 
@@ -316,9 +318,8 @@ def _call_row(action: str, actor: Actor, key: int, version: int, form: dict[str,
 
 def act(_acts, _rows, _tick, iid, version, values, lang):
     """Run the clicked action (or refresh on the timer) and redraw the incident."""
-    trigger = ctx.triggered_id
-    clicked = next((x["value"] for x in ctx.triggered if x["value"]), None)
-    if trigger is None or (trigger != "inc-tick" and not clicked) or getattr(trigger, "action", "") == "dispatch":
+    trigger = chips.clicked() or ("inc-tick" if ctx.triggered_id == "inc-tick" else None)
+    if trigger is None or (isinstance(trigger, dict) and trigger["action"] == "dispatch"):
         return (dash.no_update,) * 4  # a button appeared in a redraw (nobody clicked), or a link was followed
     rt, actor = current(), context.actor()
     message = dash.no_update

@@ -283,6 +283,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dc.col.load": ("在办任务", "Jobs"),
     "dc.col.gap": ("派出后无覆盖的镇街", "Left uncovered"),
     "dc.no_gap": ("无", "none"),
+    "board.views": ("我的视图", "My views"),
+    "board.view_name": ("视图名称", "View name"),
+    "board.view_save": ("保存视图", "Save view"),
+    "board.view_delete": ("删除视图", "Delete view"),
+    "board.view_pick": ("先选择一个视图", "Pick a view first"),
 }
 
 

@@ -18,11 +18,12 @@ import dash
 import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
-from ioc.errors import UserError
+from ioc.chain import saved_views
+from ioc.errors import ActionRefused, UserError
 from ioc.i18n import t
 from ioc.read import board, incident_view
 from ioc.records import CATEGORIES, INCIDENT_STATUSES, PRIORITIES
-from layouts import chips
+from layouts import chips, context
 from layouts.context import current
 
 BLOCK = 100
@@ -66,6 +67,7 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
             html.A(t("board.export_xlsx", lang), id="board-xlsx", className="btn btn-small",
                    href="/export/board.xlsx"),
             html.Span(id="board-error", className="board-error", role="alert"),
+            *_view_controls(lang),
         ]),
         dcc.Store(id="board-query"),
         dcc.Store(id="board-cursors", data={}),
@@ -82,6 +84,60 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
             style={"height": "calc(100vh - 210px)", "width": "100%"},
         ),
     ]))
+
+
+def _view_controls(lang: str) -> list:
+    """Saved views: pick one of mine, or keep the current filters, sort and columns under a name."""
+    actor = context.actor()
+    mine = board.saved_views(current().engine, actor.username) if actor else []
+    hidden = actor is None or actor.username.startswith("kiosk:")
+    return [html.Div(className="board-views", hidden=hidden, children=[
+        dcc.Dropdown(id="board-view", options=_view_options(mine), placeholder=t("board.views", lang),
+                     className="board-filter board-view"),
+        dcc.Input(id="board-view-name", placeholder=t("board.view_name", lang), className="field board-view-name"),
+        html.Button(t("board.view_save", lang), id="board-view-save", n_clicks=0, className="btn btn-small"),
+        html.Button(t("board.view_delete", lang), id="board-view-delete", n_clicks=0, className="btn btn-small"),
+        html.Span(id="board-view-msg", className="board-view-msg", role="status"),
+    ])]
+
+
+def _view_options(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"value": v["id"], "label": v["name"]} for v in views]
+
+
+def save_view(_save, _delete, name, view_id, query, column_state, lang):
+    """Keep (or remove) a view through the saved-views service; the list is read back after."""
+    trigger = chips.clicked()
+    actor, engine = context.actor(), current().engine
+    if trigger is None:
+        return dash.no_update, dash.no_update, dash.no_update
+    try:
+        if actor is None:
+            raise ActionRefused(t("duty.sign_in_to_act", lang))
+        if trigger == "board-view-save":
+            saved = saved_views.save(engine, actor, name or "", query or {}, column_state or [])
+            kept, what = saved.id, t("board.view_save", lang)
+        else:
+            if view_id is None:
+                raise ActionRefused(t("board.view_pick", lang))
+            saved_views.delete(engine, actor, view_id)
+            kept, what = None, t("board.view_delete", lang)
+    except UserError as exc:
+        return dash.no_update, chips.outcome(exc, lang), dash.no_update
+    return _view_options(board.saved_views(engine, actor.username)), chips.outcome(None, lang, what), kept
+
+
+def apply_view(view_id):
+    """A picked view puts back its filters and the grid's columns and sort."""
+    actor = context.actor()
+    if view_id is None or actor is None:
+        return (dash.no_update,) * 10
+    view = next((v for v in board.saved_views(current().engine, actor.username) if v["id"] == view_id), None)
+    if view is None:
+        return (dash.no_update,) * 10
+    q = view["query"]
+    values = [q.get(k) or [] for k in board.LIST_KEYS] + [q.get("window") or None, q.get("q") or ""]
+    return (*values, view["columns"] or dash.no_update, view["name"])
 
 
 def _columns(lang: str) -> list[dict[str, Any]]:
@@ -199,6 +255,17 @@ def register(app: dash.Dash) -> None:
         Output("board-error", "children"), Output("board-xlsx", "href"),
         *filters, State("lang", "data"),
     )(on_filters)
+    app.callback(
+        Output("board-view", "options"), Output("board-view-msg", "children"), Output("board-view", "value"),
+        Input("board-view-save", "n_clicks"), Input("board-view-delete", "n_clicks"),
+        State("board-view-name", "value"), State("board-view", "value"), State("board-query", "data"),
+        State("board-grid", "columnState"), State("lang", "data"), prevent_initial_call=True,
+    )(save_view)
+    app.callback(
+        *[Output(f"board-{k}", "value") for k in (*board.LIST_KEYS, "window", "q")],
+        Output("board-grid", "columnState"), Output("board-view-name", "value"),
+        Input("board-view", "value"), prevent_initial_call=True,
+    )(apply_view)
     app.callback(
         Output("board-grid", "getRowsResponse"), Output("board-cursors", "data"),
         Input("board-grid", "getRowsRequest"), State("board-query", "data"), State("board-cursors", "data"),

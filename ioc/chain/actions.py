@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "major_event.manage": frozenset({"duty_officer", "leader", "admin"}),
     "user.manage": frozenset({"admin"}),
     "kiosk.manage": frozenset({"duty_officer", "admin"}),
+    "view.save": frozenset(ROLES),  # anyone signed in keeps their own board views (kiosk links are not)
 }
 
 

@@ -195,3 +195,11 @@ def from_query(query: dict[str, Any], now: datetime | None = None) -> tuple[Inci
     q = (query.get("q") or "").strip() or None
     filters = IncidentFilter(**lists, since=now - WINDOWS[window] if window else None, q=q)
     return filters, Sort.of(query.get("sort"), query.get("dir") or "desc")
+
+
+def saved_views(engine: Engine, username: str) -> list[dict[str, Any]]:
+    """A user's saved views, by name."""
+    sv = models.SavedView
+    with session_factory(engine)() as session:
+        return [{"id": v.id, "name": v.name, "query": v.query, "columns": v.columns}
+                for v in session.scalars(select(sv).where(sv.username == username).order_by(sv.name))]

@@ -224,3 +224,20 @@ def test_board_filters_in_sql_and_exports_exactly_its_rows(dash_duo, city):
     reported = load(city.engine, models.Incident, city.ids["p1"]).reported_at
     assert rows[0][header.index("reported_at")] == f"{reported.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M:%S}"
     assert dash_duo.get_logs() == []
+
+
+def test_a_saved_view_brings_back_its_filters(dash_duo, city):
+    dash_duo.start_server(city, port=free_port())
+    sign_in(dash_duo, "duty1", "en")
+    open_page(dash_duo, "/board", ".ag-row")
+    dash_duo.find_element("#board-q").send_keys("抢劫" + Keys.ENTER)
+    dash_duo.wait_for_text_to_equal("#board-count", "1 matching")
+    dash_duo.find_element("#board-view-name").send_keys("robberies")
+    dash_duo.find_element("#board-view-save").click()
+    dash_duo.wait_for_contains_text("#board-view-msg", "Done: Save view")
+    open_page(dash_duo, "/board", ".ag-row")
+    dash_duo.wait_for_text_to_equal("#board-count", "2 matching")
+    dash_duo.select_dcc_dropdown("#board-view", value="robberies")
+    dash_duo.wait_for_text_to_equal("#board-count", "1 matching")
+    assert dash_duo.find_element("#board-q").get_attribute("value") == "抢劫"
+    assert dash_duo.get_logs() == []

@@ -24,7 +24,7 @@ from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
 from ioc.web import api, export_routes, signin
-from layouts import board_page, context, dispatch_page, frame, incident_page, map_page
+from layouts import board_page, context, dispatch_page, frame, incident_page, kanban_page, map_page
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None) -> Dash:
                        layout=incident_page.layout)
     dash.register_page("board", path="/board", name="board", layout=board_page.layout)
     dash.register_page("dispatch", path="/dispatch", name="dispatch", layout=dispatch_page.layout)
-    for part in (frame, map_page, incident_page, board_page, dispatch_page):
+    dash.register_page("kanban", path="/kanban", name="kanban", layout=kanban_page.layout)
+    for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)

@@ -288,6 +288,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "board.view_save": ("保存视图", "Save view"),
     "board.view_delete": ("删除视图", "Delete view"),
     "board.view_pick": ("先选择一个视图", "Pick a view first"),
+    "kanban.open": ("看板视图", "Kanban"),
+    "kanban.to_table": ("表格视图", "Table"),
+    "kanban.hint": ("把卡片拖到另一列即执行对应操作（受理、核实、到场、办结）。", "Drag a card to another column to do that step (acknowledge, verify, on scene, resolve)."),
+    "kanban.to_console": ("派遣需要选择力量：请在调度台派遣。", "Dispatching needs units: send them from the dispatch console."),
+    "kanban.no_move": ("不能把事件从“{src}”直接拖到“{dst}”；请在事件页操作。", "No step takes an incident from “{src}” straight to “{dst}”; use the incident page."),
 }
 
 

@@ -66,6 +66,7 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
             html.A(t("board.export_csv", lang), id="board-csv", className="btn btn-small", href="/export/board.csv"),
             html.A(t("board.export_xlsx", lang), id="board-xlsx", className="btn btn-small",
                    href="/export/board.xlsx"),
+            dcc.Link(t("kanban.open", lang), href="/kanban", className="btn btn-small"),
             html.Span(id="board-error", className="board-error", role="alert"),
             *_view_controls(lang),
         ]),
@@ -243,6 +244,7 @@ def _grid_row(r: dict[str, Any], lang: str) -> dict[str, Any]:
         "report_count": r["report_count"], "units": " ".join(r["units"]),
         "sla": None if clock is None else {
             "state": clock["state"], "due": chips.iso(clock["due"]),
+            "late": f"{t('duty.clock.' + clock['clock'], lang)} · {t('duty.sla.overdue', lang)}",
             "label": f"{t('duty.clock.' + clock['clock'], lang)} · {t('duty.sla.' + clock['state'], lang)}"},
     }
 

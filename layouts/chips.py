@@ -46,7 +46,8 @@ def sla_chip(clock: dict[str, Any] | None, lang: str) -> html.Span | None:
     state = clock["state"]
     label = f"{t('duty.clock.' + clock['clock'], lang)} · {t('duty.sla.' + state, lang)}"
     running = state in ("ok", "due_soon", "overdue", "supervised")
-    return html.Span(className=f"sla-chip sla-{state}", title=when(clock.get("due")), children=[
+    late = f"{t('duty.clock.' + clock['clock'], lang)} · {t('duty.sla.overdue', lang)}"
+    return html.Span(className=f"sla-chip sla-{state}", title=when(clock.get("due")), **{"data-late": late}, children=[
         html.Span(label, className="sla-label"),
         html.Span(className="sla-countdown", **({"data-due": iso(clock["due"])} if running else {})),
     ])

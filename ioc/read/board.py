@@ -203,3 +203,19 @@ def saved_views(engine: Engine, username: str) -> list[dict[str, Any]]:
     with session_factory(engine)() as session:
         return [{"id": v.id, "name": v.name, "query": v.query, "columns": v.columns}
                 for v in session.scalars(select(sv).where(sv.username == username).order_by(sv.name))]
+
+
+KANBAN_COLUMNS = ("unverified", "new", "acknowledged", "dispatched", "on_scene", "resolved")
+
+
+def kanban(engine: Engine, per_column: int = 40, now: datetime | None = None,
+           pack: CityPack | None = None) -> dict[str, dict[str, Any]]:
+    """Per status: its most urgent cards (priority, then newest) and how many there are (capped)."""
+    sort = Sort.of("priority", "asc")
+    out = {}
+    for status in KANBAN_COLUMNS:
+        filters = IncidentFilter(status=[status])
+        n, more = count(engine, filters)
+        out[status] = {"rows": page(engine, filters, sort, None, per_column, now, pack).rows, "count": n,
+                       "more": more}
+    return out

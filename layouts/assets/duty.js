@@ -11,9 +11,11 @@
         const pad = (n) => String(n).padStart(2, "0");
         el.textContent = (late ? "−" : "") + (h ? h + ":" + pad(m) : m) + ":" + pad(s);
         const chip = el.closest(".sla-chip");
-        if (late && chip && !chip.classList.contains("sla-supervised")) {
+        if (late && chip && !chip.classList.contains("sla-supervised") && !chip.classList.contains("sla-overdue")) {
             chip.classList.remove("sla-ok", "sla-due_soon");
             chip.classList.add("sla-overdue");
+            const label = chip.querySelector(".sla-label");
+            if (label && chip.dataset.late) { label.textContent = chip.dataset.late; }
         }
     }
     setInterval(function () { document.querySelectorAll(".sla-countdown[data-due]").forEach(countdown); }, 1000);
@@ -48,7 +50,7 @@ var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGrid
     dagcomponentfuncs.SlaChip = function (props) {
         const v = props.value;
         if (!v) { return null; }
-        return h("span", {className: "sla-chip sla-" + v.state},
+        return h("span", {className: "sla-chip sla-" + v.state, "data-late": v.late},
                  h("span", {className: "sla-label"}, v.label),
                  h("span", {className: "sla-countdown", "data-due": v.due}));
     };
@@ -78,3 +80,26 @@ document.addEventListener("keydown", function (ev) {
     ev.preventDefault();
     button.click();
 });
+
+// The kanban: drag a card onto another column; the drop goes to the server as {id, version, from, to}.
+(function () {
+    let dragged = null;
+    document.addEventListener("dragstart", function (ev) {
+        const card = ev.target.closest && ev.target.closest(".kanban-card");
+        if (!card) { return; }
+        dragged = {id: card.dataset.id, version: card.dataset.version, from: card.dataset.status};
+        ev.dataTransfer.effectAllowed = "move";
+        ev.dataTransfer.setData("text/plain", card.dataset.id);
+    });
+    document.addEventListener("dragover", function (ev) {
+        if (dragged && ev.target.closest && ev.target.closest(".kanban-column")) { ev.preventDefault(); }
+    });
+    document.addEventListener("drop", function (ev) {
+        const column = ev.target.closest && ev.target.closest(".kanban-column");
+        if (!dragged || !column) { return; }
+        ev.preventDefault();
+        const move = Object.assign({}, dragged, {to: column.dataset.status, at: Date.now()});
+        dragged = null;
+        window.dash_clientside.set_props("kanban-drop", {data: move});
+    });
+})();

@@ -241,3 +241,41 @@ def test_a_saved_view_brings_back_its_filters(dash_duo, city):
     dash_duo.wait_for_text_to_equal("#board-count", "1 matching")
     assert dash_duo.find_element("#board-q").get_attribute("value") == "抢劫"
     assert dash_duo.get_logs() == []
+
+
+DRAG = """
+const card = document.querySelector('.kanban-card[data-id="' + arguments[0] + '"]');
+const column = document.querySelector('.kanban-column[data-status="' + arguments[1] + '"]');
+const dt = new DataTransfer();
+card.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: dt}));
+column.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: dt}));
+column.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt}));
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_dragging_a_card_on_the_kanban_performs_the_step(dash_duo, city, lang):
+    p1 = city.ids["p1"]
+    en = lang == "en"
+    dash_duo.start_server(city, port=free_port())
+    sign_in(dash_duo, "duty1", lang)
+    open_page(dash_duo, "/kanban", f'.kanban-column[data-status="new"] .kanban-card[data-id="{p1}"]')
+    dash_duo.driver.execute_script(DRAG, p1, "acknowledged")
+    dash_duo.wait_for_element(f'.kanban-column[data-status="acknowledged"] .kanban-card[data-id="{p1}"]')
+    dash_duo.wait_for_contains_text(".msg-ok", "Acknowledge" if en else "受理")
+    assert load(city.engine, models.Incident, p1).status == "acknowledged"
+    dash_duo.driver.execute_script(DRAG, p1, "dispatched")
+    dash_duo.wait_for_contains_text(".msg-refused", "dispatch console" if en else "调度台")
+    assert load(city.engine, models.Incident, p1).status == "acknowledged"
+    assert dash_duo.get_logs() == []
+
+
+def test_a_viewer_dragging_a_card_is_refused(dash_duo, city):
+    p1 = city.ids["p1"]
+    dash_duo.start_server(city, port=free_port())
+    sign_in(dash_duo, "wall1", "en")
+    open_page(dash_duo, "/kanban", f'.kanban-card[data-id="{p1}"]')
+    dash_duo.driver.execute_script(DRAG, p1, "acknowledged")
+    dash_duo.wait_for_contains_text(".msg-refused", "may not incident acknowledge")
+    assert load(city.engine, models.Incident, p1).status == "new"
+    assert dash_duo.get_logs() == []

@@ -102,3 +102,14 @@ def test_incident_view_has_a_clock_per_step(engine, pack):
                                  issued_at=minutes(11), due_at=minutes(11) + timedelta(hours=1), note="late"))
     assert [s["clock"] for s in incident_view.view(engine, iid, now=minutes(12), pack=pack)["supervisions"]] == ["dispatch"]
     assert {o["code"] for o in incident_view.order_orgs(engine)} >= {"DEPT-POLICE", "OFF-T01"}
+
+
+def test_kanban_columns_hold_the_most_urgent_cards_with_counts(engine, pack):
+    low = add_incident(engine, pack, priority="P4")
+    high = add_incident(engine, pack, priority="P1")
+    done = add_incident(engine, pack, priority="P2", status="acknowledged")
+    workflow.resolve(engine, OFFICER, done, None)
+    columns = board.kanban(engine, per_column=1, pack=pack)
+    assert [r["id"] for r in columns["new"]["rows"]] == [high] and columns["new"]["count"] == 2
+    assert low not in [r["id"] for r in columns["new"]["rows"]]
+    assert [r["id"] for r in columns["resolved"]["rows"]] == [done] and columns["acknowledged"]["count"] == 0

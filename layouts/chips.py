@@ -11,6 +11,7 @@ from dash import ctx, html
 
 from ioc.errors import Stale, UserError
 from ioc.i18n import t
+from ioc.read import citymap
 from layouts.context import current
 
 
@@ -24,6 +25,16 @@ def when(value: datetime | None, with_date: bool = True) -> str:
 
 def iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(current().pack.timezone).isoformat()
+
+
+def on_tiles(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """WGS-84 (lon, lat) points as the configured tiles draw them (GCJ-02 / BD-09 when so set)."""
+    crs = current().settings.web.tile_crs
+    if crs == "wgs84" or not points:
+        return points
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": list(p)}} for p in points]}
+    return [tuple(f["geometry"]["coordinates"]) for f in citymap.for_display(fc, crs)["features"]]
 
 
 def priority(p: str) -> html.Span:

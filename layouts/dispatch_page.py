@@ -150,10 +150,11 @@ def _unit_row(u: dict[str, Any], lang: str, acts: bool) -> html.Tr:
 
 
 def _unit_markers(units: list[dict[str, Any]]) -> list:
-    return [dl.CircleMarker(center=[u["lat"], u["lon"]], radius=4, weight=1, color="#0b1220",
+    placed = [u for u in units if u["lat"] is not None and u["lon"] is not None]
+    return [dl.CircleMarker(center=[lat, lon], radius=4, weight=1, color="#0b1220",
                             fillColor=UNIT_COLOURS.get(u["status"], "#5ec8ff"), fillOpacity=0.5 if u["stale"] else 1,
                             children=dl.Tooltip(f"{u['call_sign']} · {u['status']}"))
-            for u in units if u["lat"] is not None and u["lon"] is not None]
+            for u, (lon, lat) in zip(placed, chips.on_tiles([(u["lon"], u["lat"]) for u in placed]), strict=True)]
 
 
 def pick(_picks, _next, _prev, selected, ids):
@@ -185,8 +186,9 @@ def show(selected, _done, lang):
         html.Div([chips.status(detail["status"], lang), " ", chips.category(detail["category"], lang), " · ",
                   detail["address"] or "—", " ", chips.sla_chip(detail["sla"], lang)]),
     ])
-    marker = [dl.CircleMarker(center=[detail["lat"], detail["lon"]], radius=10, color="#ffffff", weight=3,
-                              fillColor="#ff3b3b", fillOpacity=1)] if detail["lat"] is not None else []
+    marker = [dl.CircleMarker(center=[lat, lon], radius=10, color="#ffffff", weight=3, fillColor="#ff3b3b",
+                              fillOpacity=1) for lon, lat in chips.on_tiles([(detail["lon"], detail["lat"])])
+              ] if detail["lat"] is not None else []
     data = {"incident": detail["id"], "version": detail["version"], "units": [r.unit_id for r in recs],
             "calls": {r.unit_id: r.call_sign for r in recs}, "suggested": [r.unit_id for r in recs if r.suggested]}
     names = {d["code"]: d["name_en"] if lang == "en" and d["name_en"] else d["name_zh"]

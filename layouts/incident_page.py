@@ -123,12 +123,10 @@ def _small_map(d: dict[str, Any], lang: str):
         return html.Div(t("inc.no_place", lang), className="small-map empty-map")
     rt = current()
     crs = rt.settings.web.tile_crs
-    point = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]}}]}
     outlines = citymap.district_features(rt.engine)
     if crs != "wgs84":
-        point, outlines = citymap.for_display(point, crs), citymap.for_display(outlines, crs)
-    lon, lat = point["features"][0]["geometry"]["coordinates"]
+        outlines = citymap.for_display(outlines, crs)
+    [(lon, lat)] = chips.on_tiles([(d["lon"], d["lat"])])
     layers = [dl.TileLayer(url=rt.settings.web.tile_url, attribution=rt.settings.web.tile_attribution)] \
         if rt.settings.web.tile_url else []
     layers += [dl.GeoJSON(data=outlines, style={"color": "#5ec8ff", "weight": 1, "fillOpacity": 0.06}),

@@ -23,8 +23,8 @@ from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
-from ioc.web import api, headers, signin
-from layouts import context, frame, map_page
+from ioc.web import api, export_routes, headers, signin
+from layouts import board_page, context, dispatch_page, frame, incident_page, kanban_page, map_page
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,14 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.server.secret_key = runtime.secret_key
     api.install(app.server)
     signin.install(app.server)
+    export_routes.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
-    for part in (frame, map_page):
+    dash.register_page("incident", path_template="/incident/<incident_id>", name="incident",
+                       layout=incident_page.layout)
+    dash.register_page("board", path="/board", name="board", layout=board_page.layout)
+    dash.register_page("dispatch", path="/dispatch", name="dispatch", layout=dispatch_page.layout)
+    dash.register_page("kanban", path="/kanban", name="kanban", layout=kanban_page.layout)
+    for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)

@@ -24,6 +24,10 @@ class Conflict(ActionRefused):
     """Someone changed the item since the actor looked at it (a stale version), or took the unit first."""
 
 
+class Stale(Conflict):
+    """The version the actor saw is not the item's version any more: reload before acting."""
+
+
 class InvalidTransition(ActionRefused):
     """The item is not in a state this action starts from."""
 

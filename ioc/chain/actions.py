@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ioc.errors import Conflict, Forbidden, NotFound
+from ioc.errors import Forbidden, NotFound, Stale
 from ioc.store import models
 
 ROLES = ("viewer", "operator", "duty_officer", "leader", "handler", "admin")
@@ -29,6 +29,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incident.merge": frozenset({"operator", "duty_officer", "admin"}),
     "incident.split": frozenset({"operator", "duty_officer", "admin"}),
     "incident.satisfaction": frozenset({"operator", "duty_officer", "admin"}),
+    "incident.note": frozenset({"operator", "duty_officer", "admin"}),
+    "incident.supervise": frozenset({"duty_officer", "leader", "admin"}),
     "work_order.create": frozenset({"duty_officer", "admin"}),
     "work_order.handle": frozenset({"handler", "admin"}),
     "work_order.verify": frozenset({"duty_officer", "admin"}),
@@ -37,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "major_event.manage": frozenset({"duty_officer", "leader", "admin"}),
     "user.manage": frozenset({"admin"}),
     "kiosk.manage": frozenset({"duty_officer", "admin"}),
+    "view.save": frozenset(ROLES),  # anyone signed in keeps their own board views (kiosk links are not)
 }
 
 
@@ -69,7 +72,7 @@ def require(actor: Actor, action: str) -> None:
 def check_version(kind: str, item_id: Any, current: int, seen: int | None) -> None:
     """Refuse a write made on a stale view: someone else changed the item since."""
     if seen is not None and seen != current:
-        raise Conflict(f"{kind} {item_id} was changed by someone else (you saw version {seen}, it is now "
+        raise Stale(f"{kind} {item_id} was changed by someone else (you saw version {seen}, it is now "
                        f"{current}); reload it and try again")
 
 

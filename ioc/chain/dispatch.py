@@ -385,6 +385,32 @@ def _order(incident: models.Incident, unit: models.Unit, assignment: models.Assi
                  "priority": incident.priority, "address": incident.address})
 
 
+# --- a unit's own status, by hand ---------------------------------------------------------------
+
+MANUAL_STATUSES = ("AVAILABLE", "OUT_OF_SERVICE", "STAGED")
+
+
+def set_unit_status(engine: Engine, actor: Actor, unit_id: str, status: str, seen_version: int | None = None,
+                    now: datetime | None = None) -> models.Unit:
+    """In service, out of service or staged, set by a person for units whose agency has no feed.
+    A unit on a job moves through its assignment (``update_assignment_status``) instead."""
+    require(actor, "unit.status")
+    if status not in MANUAL_STATUSES:
+        raise UserError(f"a unit's status can be set by hand to {', '.join(MANUAL_STATUSES)}, not {status!r}")
+    now = now or utcnow()
+    with transaction(engine) as session:
+        unit = get_or_404(session, models.Unit, unit_id, "unit")
+        check_version("unit", unit_id, unit.version, seen_version)
+        if unit.status in ACTIVE:
+            raise InvalidTransition(f"unit {unit_id} ({unit.call_sign}) is {unit.status} on a job; move it through "
+                                    "its assignment (en route, on scene, cleared)")
+        before = snapshot(unit, UNIT_AUDIT)
+        unit.status, unit.status_at, unit.version = status, now, unit.version + 1
+        audit(session, actor, "unit.status", "unit", unit_id, before, snapshot(unit, UNIT_AUDIT))
+    log.info("%s set unit %s %s", actor.username, unit_id, status)
+    return unit
+
+
 # --- the CAD status chain ---------------------------------------------------------------------
 
 

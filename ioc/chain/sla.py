@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from ioc.chain.actions import Actor, audit
+from ioc.chain.actions import Actor, audit, get_or_404, require
 from ioc.city.pack import CityPack
-from ioc.errors import UserError
+from ioc.errors import ActionRefused, InvalidTransition, UserError
 from ioc.records import CATEGORIES, PRIORITIES
 from ioc.store import models
 from ioc.store.db import transaction
@@ -393,6 +393,37 @@ def _escalate(session: Session, item: _Item, clock: str, due: datetime, now: dat
     audit(session, SWEEP_ACTOR, "supervision.issue", "supervision", row.id, None,
           {"target": f"{item.target_type}:{item.target_id}", "clock": clock, "org_code": to_org,
            "suggestion": suggestion})
+
+
+def supervise(engine: Engine, actor: Actor, incident_id: int, note: str = "", pack: CityPack | None = None,
+              now: datetime | None = None) -> models.Supervision:
+    """督办 by hand: a notice to the level above on the incident's running clock, before (or
+    without) the sweep. Like the sweep's, it does not bump the incident's version."""
+    require(actor, "incident.supervise")
+    now = now or utcnow()
+    with transaction(engine) as session:
+        incident = get_or_404(session, models.Incident, incident_id, "incident", lock=False)
+        if incident.status not in OPEN_INCIDENT:
+            raise InvalidTransition(f"incident {incident_id} is {incident.status}; only open incidents are supervised")
+        unmet = _unmet(incident, INCIDENT_CLOCKS[PASSED.get(incident.status, 0):])
+        clock = unmet[0][0] if unmet else "manual"
+        sv = models.Supervision
+        if session.scalar(select(sv.id).where(sv.target_type == "incident", sv.target_id == incident_id,
+                                              sv.clock == clock)) is not None:
+            raise ActionRefused(f"incident {incident_id} is already supervised on its {clock} step")
+        parents, root = _org_tree(session)
+        row = sv(target_type="incident", target_id=incident_id, clock=clock,
+                 org_code=parents.get(incident.org_code or "", root), issued_at=now,
+                 due_at=now + timedelta(minutes=load_sla(pack).supervision_due_by),
+                 note=(note or "").strip() or f"supervised by {actor.username}")
+        session.add(row)
+        session.add(models.IncidentEvent(incident_id=incident_id, at=now, kind="supervised", actor=actor.username,
+                                         data={"clock": clock, "supervised_by": row.org_code, "note": row.note}))
+        session.flush()
+        audit(session, actor, "supervision.issue", "supervision", row.id, None,
+              {"target": f"incident:{incident_id}", "clock": clock, "org_code": row.org_code})
+    log.info("%s supervised incident %s (%s)", actor.username, incident_id, clock)
+    return row
 
 
 def settle(session: Session, target_type: str, target_id: int, now: datetime,

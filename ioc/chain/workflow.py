@@ -284,6 +284,21 @@ def record_satisfaction(engine: Engine, actor: Actor, incident_id: int, seen_ver
     return incident
 
 
+def add_note(engine: Engine, actor: Actor, incident_id: int, text: str,
+             now: datetime | None = None) -> models.Incident:
+    """A note on the timeline (who was called, what they said). The incident itself does not
+    change, so its version stays: a note never makes another officer's open page stale."""
+    text = _required(text, "the text of the note")
+    now = now or utcnow()
+    with transaction(engine) as session:
+        incident = get_or_404(session, models.Incident, incident_id, "incident", lock=False)
+        require(actor, "incident.note")
+        session.add(models.IncidentEvent(incident_id=incident_id, at=now, kind="note", actor=actor.username,
+                                         data={"text": text}))
+        audit(session, actor, "incident.note", "incident", incident_id, None, {"text": text})
+    return incident
+
+
 # --- merge and split ------------------------------------------------------------------------
 
 

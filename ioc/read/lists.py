@@ -47,6 +47,7 @@ class IncidentFilter:
     priority: list[str] | None = None
     division: list[str] | None = None
     org: list[str] | None = None
+    channel: list[str] | None = None
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
@@ -55,7 +56,8 @@ class IncidentFilter:
     def apply(self, stmt):
         m = models.Incident
         for column, values in ((m.status, self.status), (m.category, self.category), (m.priority, self.priority),
-                               (m.district_code, self.division), (m.org_code, self.org)):
+                               (m.district_code, self.division), (m.org_code, self.org),
+                               (m.channel, self.channel)):
             if values:
                 stmt = stmt.where(column.in_(values))
         if self.since:

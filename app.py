@@ -17,14 +17,14 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
-from ioc.compose import configure_logging, open_city, outbox_sender
+from ioc.compose import configure_logging, open_city, outbox_sender, schedule_briefing
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
-from ioc.web import api, signin
-from layouts import context, frame, map_page
+from ioc.web import api, briefing_routes, signin
+from layouts import context, frame, map_page, summary_page
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,10 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.server.secret_key = runtime.secret_key
     api.install(app.server)
     signin.install(app.server)
+    briefing_routes.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
-    for part in (frame, map_page):
+    dash.register_page("summary", path="/summary", name="summary", layout=summary_page.layout)
+    for part in (frame, map_page, summary_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)
@@ -78,6 +80,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
+    schedule_briefing(scheduler, runtime)
     scheduler.start()
     log.info("worker polling %d feeds", len(runners))
     return scheduler

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, and_, case, func, select, true
 
 from ioc.errors import UserError
+from ioc.i18n import t
 from ioc.read import kpi
 from ioc.store import models
 from ioc.store.db import session_factory
@@ -152,6 +153,25 @@ def _figures(engine: Engine, period: Period, division: str | None, defs: kpi.Kpi
     figures["response_median"] = ("seconds", response.median, response.n, response.n)
     figures["response_p90"] = ("seconds", response.p90, response.n, response.n)
     return figures
+
+
+def display(kind: str, value: float | None, lang: str) -> tuple[str, str]:
+    """A figure and its unit: rates in %, seconds as minutes, counts as they are."""
+    if value is None:
+        return "–", ""
+    if kind == "rate":
+        return f"{value * 100:.1f}", "%"
+    if kind == "seconds":
+        return f"{value / 60:.1f}", t("unit.minutes", lang)
+    return f"{value:,.0f}", t("unit.incidents", lang)
+
+
+def display_change(kind: str, change: float | None, lang: str) -> str:
+    if change is None:
+        return t("summary.no_change", lang)
+    if kind == "rate":
+        return f"{change * 100:+.1f} {t('unit.points', lang)}"
+    return f"{change * 100:+.1f} %"
 
 
 # --- by group ------------------------------------------------------------------------------------

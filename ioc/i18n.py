@@ -96,6 +96,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "summary.nothing_ranked": ("本期没有镇街达到 {n} 件的最小样本，请选择更长的时段。",
                                "No division has the minimum sample of {n} cases in this period; choose a longer one."),
     "summary.unranked": ("样本不足 {n} 件未排名（{count} 个）：{names}", "Not ranked, fewer than {n} cases ({count}): {names}"),
+    "summary.no_cases.response_rate": ("本期没有到期的签收时限。", "No acknowledge deadline fell in this period."),
+    "summary.no_cases.resolution_rate": (
+        "本期没有回访评价：解决率来自回访（12345 回访或值班员登记的满意度）。可改看办结率，或选择有回访的时段。",
+        "No callback marks in this period: the resolution rate comes from callbacks (12345 or marks a duty officer "
+        "records). Look at the closure rate, or choose a period with callbacks.",
+    ),
+    "summary.no_cases.satisfaction_rate": (
+        "本期没有回访评价：满意率来自回访（12345 回访或值班员登记的满意度）。可选择有回访的时段。",
+        "No callback marks in this period: the satisfaction rate comes from callbacks (12345 or marks a duty officer "
+        "records). Choose a period with callbacks.",
+    ),
+    "summary.no_cases.closure_rate": ("本期没有到期的办结时限。", "No resolve deadline fell in this period."),
+    "summary.no_cases.on_time_closure_rate": ("本期没有到期的办结时限。", "No resolve deadline fell in this period."),
     "summary.grid": ("网格", "Grid cell"),
     "summary.by_grid": ("各网格事件", "Incidents by grid cell"),
     "summary.open_board": ("查看事件", "Incidents"),

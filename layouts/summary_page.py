@@ -193,9 +193,13 @@ def _where(engine, period: summary.Period, metric: str, division: str | None,
                             className="link-button", n_clicks=0)),
         html.Td(summary.display("rate", r.value, lang)[0] + " %"), html.Td(f"{r.sample:,}"), html.Td(f"{r.incidents:,}"),
     ]) for r in ranked]
-    table = [html.H3(t("summary.by_division", lang, metric=t(f"kpi.{metric}", lang))),
-             html.Table(className="rank-table", id="division-table", children=[html.Thead(head), html.Tbody(body)])
-             if ranked else html.P(t("summary.nothing_ranked", lang, n=MIN_SAMPLE), className="empty-note")]
+    if ranked:
+        shown = html.Table(className="rank-table", id="division-table", children=[html.Thead(head), html.Tbody(body)])
+    elif not any(r.sample for r in rows):
+        shown = html.P(t(f"summary.no_cases.{metric}", lang), className="empty-note", id="division-empty")
+    else:
+        shown = html.P(t("summary.nothing_ranked", lang, n=MIN_SAMPLE), className="empty-note", id="division-empty")
+    table = [html.H3(t("summary.by_division", lang, metric=t(f"kpi.{metric}", lang))), shown]
     if unranked:
         table.append(html.P(t("summary.unranked", lang, n=MIN_SAMPLE, count=len(unranked),
                               names="、".join(_name(division_names, r.group, lang) for r in unranked[:8])

@@ -216,6 +216,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "brief.lateness_line": ("超时未签收 {response} 件，逾期未办结 {closure} 件；发起督办 {issued} 件，未销号 {open} 件",
                             "Acknowledged late {response}, closed late {closure}; 督办 issued {issued}, still open {open}"),
     "brief.notable": ("重要事件（P1 共 {n} 件）", "Notable incidents ({n} P1)"),
+    "brief.reports": ("{n} 次上报", "{n} reports"),
     "brief.no_notable": ("当日无 P1 事件和重大事件", "No P1 incident and no major event that day"),
     "brief.event": ("重大事件", "Major event"),
     "brief.event_status.active": ("进行中", "active"),

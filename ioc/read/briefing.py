@@ -42,6 +42,7 @@ class Notable:
     title: str
     division: tuple[str, str]  # (zh, en)
     status: str
+    reports: int
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Briefing:
     rates: dict[str, kpi.Rate]                  # the three rates of the day
     rates_week_before: dict[str, kpi.Rate]
     lateness: summary.Lateness
-    p1: list[Notable]
+    p1: list[Notable]                           # the most reported P1s of the day
     p1_total: int
     events: list[tuple[str, str, str]]          # (name, kind, status)
     warnings: list[tuple[str, str, str]]        # (headline, severity, colour)
@@ -110,10 +111,13 @@ def _p1(engine: Engine, period: summary.Period, names: dict, defs: kpi.KpiDefini
              inc.parent_id.is_(None), inc.status.not_in(defs.excluded_statuses)]
     with session_factory(engine)() as session:
         total = session.scalar(select(func.count()).select_from(inc).where(*where)) or 0
-        rows = session.execute(select(inc.reported_at, inc.category, inc.title, inc.district_code, inc.status)
-                               .where(*where).order_by(inc.reported_at).limit(limit)).all()
+        rows = session.execute(select(inc.reported_at, inc.category, inc.title, inc.district_code, inc.status,
+                                      inc.report_count)
+                               .where(*where).order_by(inc.report_count.desc(), inc.reported_at)
+                               .limit(limit)).all()
     return [Notable(r.reported_at.astimezone(period.tz), "P1", r.category, r.title,
-                    names.get(r.district_code, (r.district_code or "", r.district_code or "")), r.status) for r in rows], total
+                    names.get(r.district_code, (r.district_code or "", r.district_code or "")), r.status, r.report_count)
+            for r in rows], total
 
 
 def _events(engine: Engine, period: summary.Period) -> list[tuple[str, str, str]]:

@@ -218,7 +218,8 @@ class _Page(FPDF):
         for n in b.p1:
             title = n.title[:44] + ("…" if len(n.title) > 44 else "")
             division = n.division[1] if self.lang == "en" else n.division[0]
-            self.write_line(f"{n.reported_at:%H:%M}  P1 {self.tr(f'cat.{n.category}')} · {title} · {division}",
+            reports = f" · {self.tr('brief.reports', n=n.reports)}" if n.reports > 1 else ""
+            self.write_line(f"{n.reported_at:%H:%M}  P1 {self.tr(f'cat.{n.category}')} · {title} · {division}{reports}",
                             size=8.5, h=4.8)
         self.heading(self.tr("brief.warnings"))
         if not b.warnings:

@@ -7,6 +7,7 @@ The query string picks the start: ``/summary?preset=last7&compare=last_year&divi
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -177,8 +178,8 @@ def _where(engine, period: summary.Period, metric: str, division: str | None,
     values = {r.group: r.value for r in rows if r.rank is not None}
     outlines = citymap.district_features(engine)
     choropleth = dl.Map(id="summary-map-box", className="summary-map", zoomSnap=0.25, attributionControl=False,
-                        center=[23.0, 113.8], zoom=9, children=[dl.GeoJSON(
-                            id={"type": "summary-map", "level": "city"}, data=outlines, zoomToBounds=True,
+                        **_view(current().pack.manifest.bbox), children=[dl.GeoJSON(
+                            id={"type": "summary-map", "level": "city"}, data=outlines,
                             style={"variable": "ioc.summary.choropleth"},
                             onEachFeature={"variable": "ioc.summary.tooltip"},
                             hideout={"values": values, "lang": lang, "metric": t(f"kpi.{metric}", lang)})])
@@ -205,6 +206,16 @@ def _where(engine, period: summary.Period, metric: str, division: str | None,
                               names="、".join(_name(division_names, r.group, lang) for r in unranked[:8])
                               + ("…" if len(unranked) > 8 else "")), className="note"))
     return html.Div(className="summary-where", children=[choropleth, html.Div(table, className="rank-side")])
+
+
+def _view(bbox: tuple[float, float, float, float], width_px: int = 640, height_px: int = 420) -> dict:
+    """Centre and zoom that fit the city into the map box, set once: the map is redrawn on every
+    change of period or language, and a fit-to-bounds animation cut short by that fails in Leaflet."""
+    west, south, east, north = bbox
+    lat = math.radians((south + north) / 2)
+    zoom_x = math.log2(width_px * 360 / (256 * (east - west)))
+    zoom_y = math.log2(height_px * 360 / (256 * (north - south) / math.cos(lat)))
+    return {"center": [(south + north) / 2, (west + east) / 2], "zoom": math.floor(min(zoom_x, zoom_y) * 4) / 4}
 
 
 def _grid_cells(engine, period: summary.Period, metric: str, division: str, lang: str) -> html.Div:

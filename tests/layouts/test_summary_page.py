@@ -139,3 +139,14 @@ def test_the_days_briefing_downloads_as_a_pdf_with_the_kpi_figures(dash_duo, sum
         assert f"{rate.hits}/{rate.total} 件" in lines[lines.index(label) + 3]
     assert "P1 共 4 件" in text
     assert dash_duo.get_logs() == []
+
+
+def test_clicking_a_town_on_the_choropleth_drills_down(dash_duo, summary_app):
+    sign_in(dash_duo, summary_app)
+    dash_duo.wait_for_element(".summary-map path.leaflet-interactive")
+    towns = dash_duo.find_elements(".summary-map path.leaflet-interactive")
+    assert len(towns) == 4
+    towns[0].click()
+    dash_duo.wait_for_element("#grid-table")
+    assert dash_duo.find_element(".crumb-here").text in {"甲街道", "乙镇", "丙镇", "丁镇"}
+    assert dash_duo.get_logs() == []

@@ -17,14 +17,14 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
-from ioc.compose import configure_logging, open_city, outbox_sender
+from ioc.compose import configure_logging, open_city, outbox_sender, schedule_briefing
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
-from ioc.web import api, export_routes, headers, signin
-from layouts import board_page, context, dispatch_page, frame, incident_page, kanban_page, map_page
+from ioc.web import api, briefing_routes, export_routes, headers, signin
+from layouts import board_page, context, dispatch_page, frame, incident_page, kanban_page, map_page, summary_page
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,15 @@ def create_app(settings: Settings | None = None) -> Dash:
     api.install(app.server)
     signin.install(app.server)
     export_routes.install(app.server)
+    briefing_routes.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
     dash.register_page("incident", path_template="/incident/<incident_id>", name="incident",
                        layout=incident_page.layout)
     dash.register_page("board", path="/board", name="board", layout=board_page.layout)
     dash.register_page("dispatch", path="/dispatch", name="dispatch", layout=dispatch_page.layout)
     dash.register_page("kanban", path="/kanban", name="kanban", layout=kanban_page.layout)
-    for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page):
+    dash.register_page("summary", path="/summary", name="summary", layout=summary_page.layout)
+    for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page, summary_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)
@@ -86,6 +88,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
+    schedule_briefing(scheduler, runtime)
     scheduler.start()
     log.info("worker polling %d feeds", len(runners))
     return scheduler

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from ioc.compose import configure_logging, open_city, outbox_sender
+from ioc.compose import configure_logging, open_city, outbox_sender, schedule_briefing
 from ioc.config import GEODATA_DIR, Settings, load_settings
 from ioc.errors import UserError
 
@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--by", choices=["category", "channel", "division", "org", "hour"], default="division",
                         help="grouping for kpis")
     export.add_argument("--active", action="store_true", help="alerts in force only")
+
+    brief = _cmd(sub, "briefing", cmd_briefing, "a day's one-page briefing as PDF or PNG (default: yesterday)")
+    brief.add_argument("day", nargs="?", help="the city day, YYYY-MM-DD (default: yesterday)")
+    brief.add_argument("--format", choices=["pdf", "png"], default="pdf")
+    brief.add_argument("--lang", choices=["zh-CN", "en"], help="default [web] language")
+    brief.add_argument("--out", type=Path, required=True, help="file to write")
 
     serve = _cmd(sub, "serve", cmd_serve, "run the web app (use gunicorn app:server in production)")
     serve.add_argument("--host", help="listen address (default from [web] host)")
@@ -398,6 +404,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     scheduler = BlockingScheduler(timezone="UTC")
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(settings))
+    schedule_briefing(scheduler, runtime)
     log.info("worker polling %d feeds: %s", len(runners), ", ".join(r.feed.name for r in runners))
     try:
         scheduler.start()
@@ -464,6 +471,24 @@ def cmd_kiosk_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
     revoke_kiosk_link(open_runtime(settings).engine, Actor.system("cli"), args.link_id)
     print(f"kiosk link {args.link_id} revoked")
+    return 0
+
+
+def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, timedelta
+
+    from ioc.read.briefing_doc import render
+    from ioc.read.summary import parse_day
+
+    runtime = open_city(settings)
+    tz = runtime.pack.timezone
+    day = parse_day(args.day) if args.day else datetime.now(tz).date() - timedelta(days=1)
+    content = render(runtime.engine, runtime.pack, day, args.lang or settings.web.language, args.format)
+    try:
+        args.out.write_bytes(content)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"briefing of {day} written to {args.out} ({len(content):,} bytes)")
     return 0
 
 

@@ -8,10 +8,17 @@ is chosen here and never ask whether the demo is on.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from ioc.chain.outbox import Sender, http_sender, payload_sender
 from ioc.config import FeedSettings, Settings
 from ioc.runtime import Runtime, open_runtime
+from ioc.store.models import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def feeds_of(settings: Settings) -> list[FeedSettings]:
@@ -46,3 +53,22 @@ def configure_logging(level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "apscheduler", "werkzeug", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def schedule_briefing(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """Every morning at ``[briefing] hour`` city time, keep yesterday's briefing (the worker itself
+    may not read: the intake never imports ``ioc.read``, so the job is added here)."""
+    from ioc.read.briefing_doc import keep_day
+
+    folder, tz = runtime.settings.briefing.path(), runtime.pack.timezone
+
+    def write_yesterday() -> None:
+        day = utcnow().astimezone(tz).date() - timedelta(days=1)
+        try:
+            keep_day(folder, runtime.engine, runtime.pack, day)
+        except Exception:  # a failed briefing must not stop the worker; the log says why
+            log.exception("briefing of %s failed", day)
+
+    scheduler.add_job(write_yesterday, CronTrigger(hour=runtime.settings.briefing.hour, minute=0, timezone=tz),
+                      id="briefing", name="briefing", replace_existing=True, max_instances=1, coalesce=True,
+                      misfire_grace_time=3600)

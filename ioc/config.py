@@ -105,12 +105,24 @@ class OutboxSettings(_Section):
     interval_seconds: float = Field(default=10.0, gt=0)
 
 
+class BriefingSettings(_Section):
+    """The daily briefing the worker writes every morning (for the day before)."""
+
+    folder: str = Field(default="var/briefings", description="where briefings are kept; relative to the project")
+    hour: int = Field(default=7, ge=0, le=23, description="city-time hour the worker writes yesterday's briefing")
+
+    def path(self) -> Path:
+        path = Path(self.folder)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 class Settings(_Section):
     store: StoreSettings = StoreSettings()
     city: CitySettings = CitySettings()
     web: WebSettings = WebSettings()
     demo: DemoSettings = DemoSettings()
     outbox: OutboxSettings = OutboxSettings()
+    briefing: BriefingSettings = BriefingSettings()
     feeds: list[FeedSettings] = []
     source: str = Field(default="", exclude=True, description="where the settings came from")
 

@@ -31,8 +31,11 @@ CAD intervals (seconds, per incident, from its stamps and its first assignment b
     the matching incidents and numpy interpolates the same way. Negative intervals (clock skew
     between sources) are dropped. SQLite times are precise to the millisecond.
 
-Groups: category, channel, division, org, priority, or ``hour`` = the UTC hour the incident was
-reported (aware datetimes; pages show them in the city's zone).
+Scope: every function takes ``division`` (a division code) to count only that division's
+incidents, for drilling down from the city to a town and its grid cells.
+
+Groups: category, channel, division, grid (the unit-grid cell), org, priority, or ``hour`` = the
+UTC hour the incident was reported (aware datetimes; pages show them in the city's zone).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from ioc.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-GroupBy = Literal["category", "channel", "division", "org", "priority", "hour"]
+GroupBy = Literal["category", "channel", "division", "grid", "org", "priority", "hour"]
 INTERVALS = ("processing", "turnout", "travel", "response", "on_scene")
 RATE_NAMES = ("response", "resolution", "satisfaction", "closure", "on_time_closure")
 ALL = "all"
@@ -119,6 +122,7 @@ class _Window:
     to: datetime
     end: datetime  # the period's end, but never after now: open clocks are not judged yet
     defs: KpiDefinitions = field(default_factory=KpiDefinitions)
+    division: str | None = None
 
 
 # --- shared SQL pieces -----------------------------------------------------------------------
@@ -146,7 +150,7 @@ def _group(by: GroupBy | None, dialect: str, org_col: Any = None) -> ColumnEleme
         if dialect == "postgresql":
             return func.date_trunc("hour", func.timezone("UTC", _I.reported_at))
         return func.strftime("%Y-%m-%d %H:00:00", _I.reported_at)
-    columns = {"category": _I.category, "channel": _I.channel, "division": _I.district_code,
+    columns = {"category": _I.category, "channel": _I.channel, "division": _I.district_code, "grid": _I.grid_code,
                "org": org_col if org_col is not None else _I.org_code, "priority": _I.priority}
     if by not in columns:
         raise UserError(f"cannot group by {by!r}: use one of {', '.join([*columns, 'hour'])}")
@@ -161,32 +165,34 @@ def _key(by: GroupBy | None, value: Any) -> Any:
     return value
 
 
-def _counted(defs: KpiDefinitions) -> list[ColumnElement[bool]]:
-    return [_I.parent_id.is_(None), _I.status.not_in(defs.excluded_statuses)]
+def _counted(w: _Window) -> list[ColumnElement[bool]]:
+    scope = [_I.district_code == w.division] if w.division else []
+    return [_I.parent_id.is_(None), _I.status.not_in(w.defs.excluded_statuses), *scope]
 
 
 def _hits(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _window(frm: datetime, to: datetime, now: datetime | None, defs: KpiDefinitions | None) -> _Window:
+def _window(frm: datetime, to: datetime, now: datetime | None, defs: KpiDefinitions | None,
+            division: str | None = None) -> _Window:
     if not (frm.tzinfo and to.tzinfo):
         raise UserError("KPI periods need timezone-aware datetimes")
     if to <= frm:
         raise UserError(f"empty KPI period: {frm.isoformat()} is not before {to.isoformat()}")
-    return _Window(frm, to, min(to, now or utcnow()), defs or KpiDefinitions())
+    return _Window(frm, to, min(to, now or utcnow()), defs or KpiDefinitions(), division)
 
 
 # --- volumes -----------------------------------------------------------------------------------
 
 
 def counts(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None,
-           definitions: KpiDefinitions | None = None) -> list[tuple[Any, int]]:
+           definitions: KpiDefinitions | None = None, division: str | None = None) -> list[tuple[Any, int]]:
     """Incidents reported in ``[frm, to)`` per group: biggest first (``hour``: in time order)."""
-    w = _window(frm, to, to, definitions)
+    w = _window(frm, to, to, definitions, division)
     dialect = engine.dialect.name
     group = _group(by, dialect).label("g")
-    stmt = (select(group, func.count()).where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w.defs))
+    stmt = (select(group, func.count()).where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w))
             .group_by(group))
     with session_factory(engine)() as session:
         rows = [(_key(by, g), n) for g, n in session.execute(stmt)]
@@ -199,9 +205,10 @@ def counts(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None,
 
 
 def rates(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None,
-          definitions: KpiDefinitions | None = None, now: datetime | None = None) -> dict[Any, Rates]:
+          definitions: KpiDefinitions | None = None, now: datetime | None = None,
+          division: str | None = None) -> dict[Any, Rates]:
     """The five rates per group (key ``"all"`` when ``by`` is None)."""
-    w = _window(frm, to, now, definitions)
+    w = _window(frm, to, now, definitions, division)
     dialect = engine.dialect.name
     out: dict[Any, Rates] = {}
 
@@ -232,7 +239,7 @@ def _clock_stmt(w: _Window, by: GroupBy | None, dialect: str, due_col: Any, fall
         on_time.append(and_(due_col.is_(None), _seconds(dialect, met, _I.reported_at) <= fallback.total_seconds()))
     met_in_time = and_(met.is_not(None), or_(*on_time))
     return (select(group, *extra, _hits(met_in_time), func.count())
-            .where(or_(*in_window), *_counted(w.defs)).group_by(group))
+            .where(or_(*in_window), *_counted(w)).group_by(group))
 
 
 def _response_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
@@ -259,16 +266,16 @@ def _survey_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
         group = _group(by, dialect).label("g")
         base = select(group)
     return (base.add_columns(_hits(mark.in_(d.satisfied_marks())), _hits(mark.in_(d.resolved)), func.count())
-            .where(when >= w.frm, when < w.to, mark.in_(d.rated), *_counted(d)).group_by(group))
+            .where(when >= w.frm, when < w.to, mark.in_(d.rated), *_counted(w)).group_by(group))
 
 
 # --- CAD intervals -------------------------------------------------------------------------------
 
 
 def intervals(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None,
-              definitions: KpiDefinitions | None = None) -> dict[Any, dict[str, Stat]]:
+              definitions: KpiDefinitions | None = None, division: str | None = None) -> dict[Any, dict[str, Stat]]:
     """Median and 90th percentile (seconds) of each CAD interval, for incidents reported in the period."""
-    w = _window(frm, to, to, definitions)
+    w = _window(frm, to, to, definitions, division)
     dialect = engine.dialect.name
     group, columns, source = _interval_columns(w, by, dialect)
     with session_factory(engine)() as session:
@@ -301,7 +308,7 @@ def _interval_columns(w: _Window, by: GroupBy | None, dialect: str) -> tuple[Any
     ]
     source = (select(_group(by, dialect).label("g"), *[c.label(n) for c, n in zip(columns, INTERVALS, strict=True)])
               .select_from(_I).outerjoin(first, first.c.incident_id == _I.id)
-              .where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w.defs))).subquery()
+              .where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w))).subquery()
     return source.c.g, [source.c[n] for n in INTERVALS], source
 
 
@@ -328,7 +335,8 @@ def _f(value: Any) -> float | None:
 
 
 def ranking(engine: Engine, frm: datetime, to: datetime, by: GroupBy, metric: str, min_sample: int = 20,
-            definitions: KpiDefinitions | None = None, now: datetime | None = None) -> list[RankRow]:
+            definitions: KpiDefinitions | None = None, now: datetime | None = None,
+            division: str | None = None) -> list[RankRow]:
     """Groups best first by ``metric``; groups with fewer than ``min_sample`` cases are left out.
 
     Metrics: ``count``; a rate (``response_rate``, ``resolution_rate``, ``satisfaction_rate``,
@@ -337,12 +345,12 @@ def ranking(engine: Engine, frm: datetime, to: datetime, by: GroupBy, metric: st
     """
     rows: list[RankRow]
     if metric == "count":
-        rows = [RankRow(g, float(n), n) for g, n in counts(engine, frm, to, by, definitions)]
+        rows = [RankRow(g, float(n), n) for g, n in counts(engine, frm, to, by, definitions, division)]
         higher_better = True
     elif metric.endswith("_rate") and metric[: -len("_rate")] in RATE_NAMES:
         name = metric[: -len("_rate")]
         rows = [RankRow(g, r.value, r.total) for g, r in
-                ((g, getattr(v, name)) for g, v in rates(engine, frm, to, by, definitions, now).items())
+                ((g, getattr(v, name)) for g, v in rates(engine, frm, to, by, definitions, now, division).items())
                 if r.value is not None]
         higher_better = True
     else:
@@ -351,7 +359,7 @@ def ranking(engine: Engine, frm: datetime, to: datetime, by: GroupBy, metric: st
             raise UserError(f"unknown KPI metric {metric!r}: use count, <rate>_rate ({', '.join(RATE_NAMES)}) "
                             f"or <interval>_median / <interval>_p90 ({', '.join(INTERVALS)})")
         rows = [RankRow(g, getattr(s[interval], stat), s[interval].n)
-                for g, s in intervals(engine, frm, to, by, definitions).items()
+                for g, s in intervals(engine, frm, to, by, definitions, division).items()
                 if getattr(s[interval], stat) is not None]
         higher_better = False
     kept = [r for r in rows if r.sample >= min_sample]

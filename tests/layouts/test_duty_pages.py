@@ -234,7 +234,7 @@ def test_a_saved_view_brings_back_its_filters(dash_duo, city):
     dash_duo.wait_for_text_to_equal("#board-count", "1 matching")
     dash_duo.find_element("#board-view-name").send_keys("robberies")
     dash_duo.find_element("#board-view-save").click()
-    dash_duo.wait_for_contains_text("#board-view-msg", "Done: Save view")
+    dash_duo.wait_for_contains_text("#board-view-msg", "Done: Save view", timeout=30)
     open_page(dash_duo, "/board", ".ag-row")
     dash_duo.wait_for_text_to_equal("#board-count", "2 matching")
     dash_duo.select_dcc_dropdown("#board-view", value="robberies")

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from ioc.chain import dispatch, sla
 from ioc.chain.actions import Actor
@@ -171,10 +171,15 @@ def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = F
     """Re-run a feed's landed raw records through the current mapping and pack: the rejected ones
     (after a mapping fix), or ``everything`` (after a mapping or pack fix). Idempotent: what was
     stored is updated where it now reads differently, nothing is doubled. ``since`` limits it to
-    records received then or later; ``progress(done, total)`` is called after each batch."""
+    records received then or later; ``progress(done, total)`` is called after each batch. Of the
+    versions a source sent of one record, only the newest is read again: an older one would turn
+    the incident back and forth and write two events each time."""
     rr = models.RawRecord
     where = [rr.feed == ctx.name]
-    if not everything:
+    if everything:
+        newer = aliased(rr)
+        where.append(~exists().where(newer.feed == rr.feed, newer.external_id == rr.external_id, newer.id > rr.id))
+    else:
         where.append(rr.outcome == "rejected")
     if since is not None:
         where.append(rr.received_at >= since)

@@ -524,6 +524,19 @@ def _store_assignments(session: Session, incident: models.Incident, record: Inci
                 setattr(row, stamp, getattr(a, stamp))
         row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
                       else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
+        _follow_assignment(units[a.unit_id], row, incident)
+
+
+def _follow_assignment(unit: models.Unit, row: models.Assignment, incident: models.Incident) -> None:
+    """A unit registered from a feed has no status stream of the pack's: its status is that of
+    its newest job on an open incident (a closed one's jobs are over)."""
+    stamp = row.cleared_at or row.on_scene_at or row.en_route_at or row.dispatched_at
+    if (not unit.registered_by or incident.status not in OPEN_STATUSES or stamp is None
+            or (unit.status_at is not None and stamp <= unit.status_at)):
+        return
+    unit.status = "AVAILABLE" if row.status == "CLEARED" else row.status
+    unit.status_at = stamp
+    unit.version += 1
 
 
 def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:

@@ -249,3 +249,18 @@ def test_kpis_and_major_events_through_the_api(site):
 def test_sign_in_form_shows_only_its_own_messages(site):
     page = site.get("/login?error=Call+0800-SCAM+now").get_data(as_text=True)
     assert "SCAM" not in page and "login-error" not in page
+
+
+def test_units_a_feed_registered_and_alert_defects_are_in_the_api(site, engine):
+    ctx = FeedContext.for_feed("county_fire", "emergency_cad", "wgs84", site.runtime.pack)
+    fire = incident("F9", 30, channel="119", category="fire",
+                    assignments=[{"unit_id": "COUNTY-E7", "dispatched_at": (T0 + timedelta(minutes=31)).isoformat()}])
+    warning = RawItem("cap2", json.dumps({"sender": "gd", "identifier": "B2", "sent": T0.isoformat(),
+                                          "status": "Actual", "msg_type": "Alert", "event": "暴雨",
+                                          "defects": ["<polygon> of area '东莞': empty; skipped"]}))
+    ingest_batch(engine, ctx, [fire, warning], parse)
+    units = {u["id"]: u for u in site.get("/api/v1/units", headers=site.duty).get_json()["items"]}
+    assert (units["COUNTY-E7"]["registered_by"], units["COUNTY-E7"]["status"]) == ("county_fire", "DISPATCHED")
+    assert sum(1 for u in units.values() if u["registered_by"] is None) == len(units) - 1
+    alerts = {a["identifier"]: a for a in site.get("/api/v1/alerts", headers=site.duty).get_json()["items"]}
+    assert alerts["B2"]["defects"] == ["<polygon> of area '东莞': empty; skipped"] and alerts["A1"]["defects"] == []

@@ -242,8 +242,11 @@ def test_feeds_poll_names_what_it_repaired_and_registers_units_the_pack_lacks(re
     fire = {"id": "F2024-0001", "centre": "119", "received_at": "2024-07-01T12:50:00+08:00", "category": "火灾",
             "type_name": "厂房火灾", "priority": 1, "status": "已派车", "lon": 113.95, "lat": 22.91,
             "units": [{"unit_id": "MUTUAL-AID-7", "dispatched_at": "2024-07-01T12:51:00+08:00"}]}
+    ambulance = {"id": "E2024-0002", "centre": "120", "received_at": "2024-07-01T12:55:00+08:00",
+                 "category": "医疗急救", "type_name": "胸痛", "priority": 1, "status": "已派车", "lon": 113.80,
+                 "lat": 22.82, "units": [{"unit_id": "PRIVATE-AMB-3", "dispatched_at": "2024-07-01T12:56:00+08:00"}]}
     httpserver.expect_request("/cad/incidents").respond_with_json(
-        {"incidents": [fire], "next_since": "1", "has_more": False})
+        {"incidents": [fire, ambulance], "next_since": "2", "has_more": False})
     httpserver.expect_request("/cad/units").respond_with_json({"units": [], "next_since": "0", "has_more": False})
     ready.config.write_text(ready.config.read_text(encoding="utf-8") + f"""
 [demo]
@@ -275,7 +278,7 @@ base_url = "{httpserver.url_for('/cad')}"
     cad = ready("feeds", "poll", "fire_cad", "--once", "--json")
     assert cad.returncode == 0, cad.stderr
     report = json.loads(cad.stdout)
-    assert (report["stored"], report["units_registered"], report["rejected"]) == (1, 1, 0)
+    assert (report["stored"], report["units_registered"], report["rejected"]) == (2, 2, 0)
 
     from ioc.read import lists
 
@@ -284,4 +287,6 @@ base_url = "{httpserver.url_for('/cad')}"
     assert alert["defects"] == ["<polygon> of area '东莞市北部镇街': not closed; closed by repeating the first pair"]
     [unit] = [u for u in lists.units(engine) if u["id"] == "MUTUAL-AID-7"]
     assert (unit["registered_by"], unit["org_code"], unit["status"]) == ("fire_cad", "DEPT-FIRE", "DISPATCHED")
-    assert all(u["registered_by"] is None for u in lists.units(engine) if u["id"] != "MUTUAL-AID-7")
+    [amb] = [u for u in lists.units(engine) if u["id"] == "PRIVATE-AMB-3"]
+    assert (amb["registered_by"], amb["org_code"]) == ("fire_cad", "DEPT-HEALTH")  # a 120 call's unit
+    assert all(u["registered_by"] is None for u in lists.units(engine) if u["id"] not in ("MUTUAL-AID-7", "PRIVATE-AMB-3"))

@@ -578,22 +578,22 @@ def _normalised_pairs(text: str) -> list[str]:
     return re.sub(r"\s*,\s*", ",", text.strip()).split()
 
 
-def _lonlat(pair: str, name: str, defects: list[str]) -> list[float] | None:
+def _lonlat(pair: str, label: str, defects: list[str]) -> list[float] | None:
     """``lat,lon`` as [lon, lat]; a tiny overshoot is clamped, anything else unusable is None."""
     try:
         lat, lon = (float(v) for v in pair.split(","))
     except ValueError:
-        defects.append(f"<{name}>: {_show(pair)} is not lat,lon; skipped")
+        defects.append(f"{label}: {_show(pair)} is not lat,lon; skipped")
         return None
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        defects.append(f"<{name}>: {_show(pair)} is not lat,lon; skipped")
+        defects.append(f"{label}: {_show(pair)} is not lat,lon; skipped")
         return None
     clamped_lat, clamped_lon = max(-90.0, min(90.0, lat)), max(-180.0, min(180.0, lon))
     if abs(clamped_lat - lat) > OVERSHOOT_DEG or abs(clamped_lon - lon) > OVERSHOOT_DEG:
-        defects.append(f"<{name}>: {_show(pair)} is out of range for lat,lon; skipped")
+        defects.append(f"{label}: {_show(pair)} is out of range for lat,lon; skipped")
         return None
     if (clamped_lat, clamped_lon) != (lat, lon):
-        defects.append(f"<{name}>: {_show(pair)} a hair out of range; clamped to {clamped_lat:g},{clamped_lon:g}")
+        defects.append(f"{label}: {_show(pair)} a hair out of range; clamped to {clamped_lat:g},{clamped_lon:g}")
     return [clamped_lon, clamped_lat]
 
 
@@ -604,7 +604,7 @@ def parse_polygon(text: str, defects: list[str], where: str = "an area") -> dict
     if not pairs:
         defects.append(f"<polygon> of {where}: empty; skipped")
         return None
-    ring = [point for point in (_lonlat(pair, "polygon", defects) for pair in pairs) if point]
+    ring = [point for point in (_lonlat(pair, f"<polygon> of {where}", defects) for pair in pairs) if point]
     if len(ring) >= 3 and ring[0] != ring[-1]:
         defects.append(f"<polygon> of {where}: not closed; closed by repeating the first pair")
         ring.append(ring[0])
@@ -628,7 +628,7 @@ def parse_circle(text: str, defects: list[str],
     if len(parts) != 2:
         defects.append(f"<circle> of {where}: {_show(text.strip())} is not 'lat,lon radius'; skipped")
         return None
-    centre = _lonlat(parts[0], "circle", defects)
+    centre = _lonlat(parts[0], f"<circle> of {where}", defects)
     try:
         radius = float(parts[1])
     except ValueError:

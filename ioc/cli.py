@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("name")
     poll.add_argument("--once", action="store_true", help="poll once and exit (the only mode; for scripts' clarity)")
     poll.add_argument("--json", action="store_true", help="print as JSON")
-    replay = _cmd(feeds, "replay", cmd_feeds_replay, "re-run a feed's rejected records (after a mapping fix)")
+    replay = _cmd(feeds, "replay", cmd_feeds_replay, "re-run a feed's rejected records, or with --all every one (after a fix)")
     replay.add_argument("name")
     replay.add_argument("--all", action="store_true",
                         help="every landed record, not only the rejected (after a mapping or pack fix)")

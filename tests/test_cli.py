@@ -231,3 +231,62 @@ def test_replay_since_must_be_a_time(ready, tmp_path):
                           "--since", "ISO 8601")
     assert_one_line_error(ready("import", str(tmp_path / "history.csv"), "--feed", "fire_history",
                                 "--close-older-than", "-1"), "--close-older-than")
+
+
+CAP_FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "feeds" / "cap"
+
+
+def test_feeds_poll_names_what_it_repaired_and_registers_units_the_pack_lacks(ready, httpserver):
+    httpserver.expect_request("/cap/rain.xml").respond_with_data(
+        (CAP_FIXTURES / "defect_open_ring.xml").read_bytes(), content_type="application/cap+xml")
+    fire = {"id": "F2024-0001", "centre": "119", "received_at": "2024-07-01T12:50:00+08:00", "category": "火灾",
+            "type_name": "厂房火灾", "priority": 1, "status": "已派车", "lon": 113.95, "lat": 22.91,
+            "units": [{"unit_id": "MUTUAL-AID-7", "dispatched_at": "2024-07-01T12:51:00+08:00"}]}
+    ambulance = {"id": "E2024-0002", "centre": "120", "received_at": "2024-07-01T12:55:00+08:00",
+                 "category": "医疗急救", "type_name": "胸痛", "priority": 1, "status": "已派车", "lon": 113.80,
+                 "lat": 22.82, "units": [{"unit_id": "PRIVATE-AMB-3", "dispatched_at": "2024-07-01T12:56:00+08:00"}]}
+    httpserver.expect_request("/cad/incidents").respond_with_json(
+        {"incidents": [fire, ambulance], "next_since": "2", "has_more": False})
+    httpserver.expect_request("/cad/units").respond_with_json({"units": [], "next_since": "0", "has_more": False})
+    ready.config.write_text(ready.config.read_text(encoding="utf-8") + f"""
+[demo]
+enabled = false
+
+[[feeds]]
+name = "gd_warnings"
+kind = "cap"
+url = "{httpserver.url_for('/cap/rain.xml')}"
+
+[[feeds]]
+name = "fire_cad"
+kind = "emergency_cad"
+base_url = "{httpserver.url_for('/cad')}"
+""", encoding="utf-8")
+
+    text = ready("feeds", "poll", "gd_warnings", "--once")
+    assert text.returncode == 0, text.stderr
+    assert ("  repaired gdqxt@gd.cma.example.cn,44000041600000_20240712103000,2024-07-12T10:30:00+08:00: "
+            "<polygon> of area '东莞市北部镇街': not closed; closed by repeating the first pair") in text.stdout
+    assert "gd_warnings: fetched 1, alerts 1, repaired 1 defects" in text.stdout
+
+    httpserver.clear_log()
+    as_json = ready("feeds", "replay", "gd_warnings", "--all", "--json")
+    assert json.loads(as_json.stdout)["defects"] == [{
+        "external_id": "gdqxt@gd.cma.example.cn,44000041600000_20240712103000,2024-07-12T10:30:00+08:00",
+        "defect": "<polygon> of area '东莞市北部镇街': not closed; closed by repeating the first pair"}]
+
+    cad = ready("feeds", "poll", "fire_cad", "--once", "--json")
+    assert cad.returncode == 0, cad.stderr
+    report = json.loads(cad.stdout)
+    assert (report["stored"], report["units_registered"], report["rejected"]) == (2, 2, 0)
+
+    from ioc.read import lists
+
+    engine = open_runtime(ready.settings()).engine
+    [alert] = lists.alerts(engine)
+    assert alert["defects"] == ["<polygon> of area '东莞市北部镇街': not closed; closed by repeating the first pair"]
+    [unit] = [u for u in lists.units(engine) if u["id"] == "MUTUAL-AID-7"]
+    assert (unit["registered_by"], unit["org_code"], unit["status"]) == ("fire_cad", "DEPT-FIRE", "DISPATCHED")
+    [amb] = [u for u in lists.units(engine) if u["id"] == "PRIVATE-AMB-3"]
+    assert (amb["registered_by"], amb["org_code"]) == ("fire_cad", "DEPT-HEALTH")  # a 120 call's unit
+    assert all(u["registered_by"] is None for u in lists.units(engine) if u["id"] not in ("MUTUAL-AID-7", "PRIVATE-AMB-3"))

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from ioc.chain import dispatch, sla
 from ioc.chain.actions import Actor
@@ -51,7 +51,8 @@ STATUS_RANK = {"unverified": 0, "new": 1, "acknowledged": 2, "dispatched": 3, "o
                "resolved": 5, "closed": 6, "cancelled": 6, "fused": 6}
 # A unit status reported by a CAD feed, as the assignment status it means.
 UNIT_TO_ASSIGNMENT = {"EN_ROUTE": "EN_ROUTE", "ON_SCENE": "ON_SCENE", "CLEARED": "CLEARED", "AVAILABLE": "CLEARED"}
-# The department a CAD kind's units belong to, when the feed names no agency of its own.
+# The department whose units answer a channel's calls, or a CAD kind's, when the feed names no agency.
+CHANNEL_SERVICE = {"110": "police", "119": "fire", "120": "health"}
 KIND_SERVICE = {"police_cad": "police", "emergency_cad": "fire"}
 UNIT_ID_MAX = 40  # the store's unit id column
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
@@ -81,13 +82,17 @@ class FeedContext:
     def of(cls, feed: FeedSettings, pack: CityPack, index: DivisionIndex | None = None) -> FeedContext:
         return cls.for_feed(feed.name, feed.kind, feed.crs, pack, index, agency=feed.agency)
 
-    def unit_agency(self) -> str:
-        """Whose units this feed names: its ``agency`` setting, else the department its kind
-        serves (police CAD → police, emergency CAD → fire), else the city's own centre."""
+    def unit_agency(self, channel: str | None = None) -> str:
+        """Whose units this feed names: its ``agency`` setting, else the department that answers
+        the channel of the call (110 police, 119 fire, 120 health) or serves the feed's kind,
+        else the city's own centre."""
         orgs = self.pack.orgs()
-        service = KIND_SERVICE.get(self.kind)
+        if self.agency and not any(o.code == self.agency for o in orgs):
+            log.warning("feed %s: agency %r is no org of the city pack; its units go by their calls",
+                        self.name, self.agency)
+        services = [s for s in (CHANNEL_SERVICE.get(channel or ""), KIND_SERVICE.get(self.kind)) if s]
         found = ([o.code for o in orgs if o.code == self.agency]
-                 + [o.code for o in orgs if service and o.kind == "department" and o.service == service]
+                 + [o.code for s in services for o in orgs if o.kind == "department" and o.service == s]
                  + [o.code for o in orgs if o.kind == "city"])
         return found[0] if found else orgs[0].code
 
@@ -171,10 +176,15 @@ def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = F
     """Re-run a feed's landed raw records through the current mapping and pack: the rejected ones
     (after a mapping fix), or ``everything`` (after a mapping or pack fix). Idempotent: what was
     stored is updated where it now reads differently, nothing is doubled. ``since`` limits it to
-    records received then or later; ``progress(done, total)`` is called after each batch."""
+    records received then or later; ``progress(done, total)`` is called after each batch. Of the
+    versions a source sent of one record, only the newest is read again: an older one would turn
+    the incident back and forth and write two events each time."""
     rr = models.RawRecord
     where = [rr.feed == ctx.name]
-    if not everything:
+    if everything:
+        newer = aliased(rr)
+        where.append(~exists().where(newer.feed == rr.feed, newer.external_id == rr.external_id, newer.id > rr.id))
+    else:
         where.append(rr.outcome == "rejected")
     if since is not None:
         where.append(rr.received_at >= since)
@@ -349,7 +359,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
         select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
     times = [r.reported_at for r in records]
     finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
-    units = _units(session, ctx, {a.unit_id for r in records for a in r.assignments}, report)
+    units = _units(session, ctx, {a.unit_id: r.channel for r in records for a in r.assignments}, report)
     created: list[models.Incident] = []
     fused: list[tuple[models.Incident, models.Incident | int]] = []
     touched: list[tuple[models.Incident, IncidentRecord]] = []
@@ -476,20 +486,23 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _units(session: Session, ctx: FeedContext, wanted: set[str], report: BatchReport) -> dict[str, models.Unit]:
-    """The units a batch names, by id. One the store does not know is registered from this feed
-    (marked ``registered_by``, under the feed's agency), so nothing it did is lost; an id too long
-    to be a unit's is left out and flagged."""
+def _units(session: Session, ctx: FeedContext, wanted: dict[str, str | None],
+           report: BatchReport) -> dict[str, models.Unit]:
+    """The units a batch names (id → the channel of the call it was sent to, if known), by id.
+    One the store does not know is registered from this feed (marked ``registered_by``, under
+    the feed's agency), so nothing it did is lost; an id too long to be a unit's is left out and
+    flagged."""
     if not wanted:
         return {}
-    units = {u.id: u for u in session.scalars(select(models.Unit).where(models.Unit.id.in_(wanted)))}
+    units = {u.id: u for u in session.scalars(select(models.Unit).where(models.Unit.id.in_(list(wanted))))}
     registered = []
-    for unit_id in sorted(wanted - set(units)):
+    for unit_id in sorted(set(wanted) - set(units)):
         if len(unit_id) > UNIT_ID_MAX:
             report.flagged["unit_id_too_long"] = report.flagged.get("unit_id_too_long", 0) + 1
             continue
-        unit = models.Unit(id=unit_id, call_sign=unit_id, unit_type="unknown", org_code=ctx.unit_agency(),
-                           status="AVAILABLE", registered_by=ctx.name, version=1)
+        unit = models.Unit(id=unit_id, call_sign=unit_id, unit_type="unknown",
+                           org_code=ctx.unit_agency(wanted[unit_id]), status="AVAILABLE", registered_by=ctx.name,
+                           version=1)
         session.add(unit)
         units[unit_id] = unit
         registered.append(unit_id)
@@ -519,6 +532,19 @@ def _store_assignments(session: Session, incident: models.Incident, record: Inci
                 setattr(row, stamp, getattr(a, stamp))
         row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
                       else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
+        _follow_assignment(units[a.unit_id], row, incident)
+
+
+def _follow_assignment(unit: models.Unit, row: models.Assignment, incident: models.Incident) -> None:
+    """A unit registered from a feed has no status stream of the pack's: its status is that of
+    its newest job on an open incident (a closed one's jobs are over)."""
+    stamp = row.cleared_at or row.on_scene_at or row.en_route_at or row.dispatched_at
+    if (not unit.registered_by or incident.status not in OPEN_STATUSES or stamp is None
+            or (unit.status_at is not None and stamp <= unit.status_at)):
+        return
+    unit.status = "AVAILABLE" if row.status == "CLEARED" else row.status
+    unit.status_at = stamp
+    unit.version += 1
 
 
 def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
@@ -546,7 +572,7 @@ def _store_unit_statuses(session: Session, ctx: FeedContext, pairs: list[tuple[_
     """Newest status and position per unit (a unit the pack does not know is registered from the feed)."""
     if not pairs:
         return
-    units = _units(session, ctx, {r.unit_id for _, r in pairs}, report)  # type: ignore[union-attr]
+    units = _units(session, ctx, dict.fromkeys(r.unit_id for _, r in pairs), report)  # type: ignore[union-attr]
     for item, record in sorted(pairs, key=lambda p: p[1].at):  # type: ignore[union-attr]
         assert isinstance(record, UnitStatusRecord)
         place = places[id(record)]

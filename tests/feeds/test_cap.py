@@ -626,3 +626,51 @@ def test_sample_atom_index_over_http(httpserver, client) -> None:
     alert = feed.parse(item)[0]
     assert alert.event == "Flash Flood Watch" and alert.extra["cap_version"] == "1.1"
     assert feed.fetch(result.cursor, client).items == []
+
+
+# -- real warnings with one bad part: kept, repaired, each defect named --------------------------
+
+@pytest.mark.parametrize(("name", "defects"), [
+    ("defect_empty_polygon.xml", ["<polygon> of area 'Köln': empty; skipped"]),
+    ("defect_open_ring.xml", ["<polygon> of area '东莞市北部镇街': not closed; closed by repeating the first pair"]),
+    ("defect_lon_overshoot.xml", ["<polygon> of area 'Lau waters': '-17.0,-180.005' a hair out of range; clamped to -17,-180",
+                                  "<polygon> of area 'Lau waters': '-19.5,-180.005' a hair out of range; clamped to -19.5,-180",
+                                  "<polygon> of area 'Southern Lau waters': '-19.5,-198.5' is out of range for lat,lon; skipped"]),
+    ("defect_bad_pair.xml", ["<polygon> of area '樟木头镇': '22.93;114.12' is not lat,lon; skipped",
+                             "<polygon> of area '樟木头镇': '22.87,114.12,35' is not lat,lon; skipped"]),
+    ("defect_no_category_urgency.xml", ["<info/category>: missing or not a CAP category; kept without one",
+                                        "<info/urgency>: missing; taken as Unknown"]),
+])
+def test_a_real_warning_with_one_bad_part_is_kept_with_each_defect_named(name: str, defects: list[str]) -> None:
+    alert = parse_fixture(name)
+    assert alert.headline and alert.description  # the words survive whole
+    assert list(alert.defects) == defects
+
+
+def test_an_empty_polygon_falls_back_to_the_area_name_and_geocodes() -> None:
+    [area] = parse_fixture("defect_empty_polygon.xml").areas["features"]
+    assert area["geometry"] is None
+    assert area["properties"] == {"kind": "area", "areaDesc": "Köln", "geocodes": {"EMMA_ID": ["DE413"]}}
+
+
+def test_repaired_shapes_are_valid_rings_in_range() -> None:
+    rings = [f["geometry"]["coordinates"][0] for f in parse_fixture("defect_lon_overshoot.xml").areas["features"]]
+    assert len(rings) == 3  # the far-out pair cost its polygon one corner, not the polygon
+    for ring in rings:
+        assert ring[0] == ring[-1] and len(ring) >= 4
+        assert all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring)
+    assert [-180.0, -17.0] in rings[0]
+    [open_ring] = [f["geometry"]["coordinates"][0] for f in parse_fixture("defect_open_ring.xml").areas["features"]]
+    assert len(open_ring) == 5 and open_ring[0] == open_ring[-1]
+    [bad_pair] = [f["geometry"]["coordinates"][0] for f in parse_fixture("defect_bad_pair.xml").areas["features"]]
+    assert len(bad_pair) == 4 and [114.12, 22.93] in bad_pair
+
+
+def test_a_warning_without_category_or_urgency_keeps_its_circle() -> None:
+    alert = parse_fixture("defect_no_category_urgency.xml")
+    assert (alert.category, alert.urgency, alert.severity) == ("", "Unknown", "Severe")
+    assert alert.areas["features"][0]["properties"]["kind"] == "circle"
+
+
+def test_a_clean_warning_has_no_defects() -> None:
+    assert parse_fixture("dongguan_typhoon_red.xml").defects == ()

@@ -123,3 +123,18 @@ def test_a_history_import_closes_old_open_incidents_and_no_supervision_follows(c
     supervised = {target_id for kind, target_id, _ in swept.issued if kind == "incident"}
     assert got["OLD-UNIT"].id not in supervised and got["OLD-BARE"].id not in supervised
     assert got["OLD-SAID"].id in supervised  # still open a month on: that one is chased
+
+
+def test_replay_of_everything_reads_only_the_newest_version_a_source_sent(city):
+    engine, pack = city
+    ctx = FeedContext.for_feed("fire", "test", "wgs84", pack)
+    ingest_batch(engine, ctx, [incident_item("F1", title="Fire at the market")], plain)
+    ingest_batch(engine, ctx, [incident_item("F1", title="Fire at the market, spreading", priority="P1")], plain)
+    events_before = count(engine, models.IncidentEvent)
+
+    again = replay(engine, ctx, plain, everything=True)
+    assert (again.fetched, again.updated) == (1, 0)
+    assert count(engine, models.IncidentEvent) == events_before  # the older version does not turn it back
+    with transaction(engine) as s:
+        [fire] = s.scalars(select(models.Incident)).all()
+    assert (fire.title, fire.priority) == ("Fire at the market, spreading", "P1")

@@ -273,3 +273,18 @@ def test_a_tile_server_may_serve_images_and_nothing_else():
     directives = policy(["'sha256-abc'"], "https://{s}.tiles.example.cn/{z}/{x}/{y}.png")
     assert directives["img-src"] == "'self' data: blob: https://*.tiles.example.cn"
     assert directives["script-src"] == "'self' 'sha256-abc'" and directives["connect-src"] == "'self'"
+
+
+def test_units_a_feed_registered_and_alert_defects_are_in_the_api(site, engine):
+    ctx = FeedContext.for_feed("county_fire", "emergency_cad", "wgs84", site.runtime.pack)
+    fire = incident("F9", 30, channel="119", category="fire",
+                    assignments=[{"unit_id": "COUNTY-E7", "dispatched_at": (T0 + timedelta(minutes=31)).isoformat()}])
+    warning = RawItem("cap2", json.dumps({"sender": "gd", "identifier": "B2", "sent": T0.isoformat(),
+                                          "status": "Actual", "msg_type": "Alert", "event": "暴雨",
+                                          "defects": ["<polygon> of area '东莞': empty; skipped"]}))
+    ingest_batch(engine, ctx, [fire, warning], parse)
+    units = {u["id"]: u for u in site.get("/api/v1/units", headers=site.duty).get_json()["items"]}
+    assert (units["COUNTY-E7"]["registered_by"], units["COUNTY-E7"]["status"]) == ("county_fire", "DISPATCHED")
+    assert sum(1 for u in units.values() if u["registered_by"] is None) == len(units) - 1
+    alerts = {a["identifier"]: a for a in site.get("/api/v1/alerts", headers=site.duty).get_json()["items"]}
+    assert alerts["B2"]["defects"] == ["<polygon> of area '东莞': empty; skipped"] and alerts["A1"]["defects"] == []

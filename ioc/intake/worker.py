@@ -223,7 +223,7 @@ def schedule_duties(scheduler: BaseScheduler, runtime: Runtime, sender: Sender |
         def deliver() -> None:
             report = outbox.deliver_due(runtime.engine, sender)
             if report.delivered or report.failed:
-                log.info("outbox: %d delivered, %d failed", report.delivered, report.failed)
+                log.info("%s", report.summary())
 
         interval = runtime.settings.outbox.interval_seconds
         scheduler.add_job(deliver, IntervalTrigger(seconds=interval), id="outbox", name="outbox",

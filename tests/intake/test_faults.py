@@ -37,7 +37,7 @@ class FaultConfig(AdapterConfig):
 class FaultPagesAdapter(Adapter):
     """GET url → {"items": [...]}; each item one incident record."""
 
-    kind = "fault_pages"
+    kind = "test_fault_pages"
     title = "fault test pages"
     Config = FaultConfig
 
@@ -63,7 +63,7 @@ def city(engine, tmp_path):
 
 def runner(city, name: str, url: str, timeout: float = 0.5) -> FeedRunner:
     engine, pack = city
-    feed = FeedSettings(name=name, kind="fault_pages", url=url, interval_seconds=1, timeout_seconds=timeout)
+    feed = FeedSettings(name=name, kind="test_fault_pages", url=url, interval_seconds=1, timeout_seconds=timeout)
     settings = Settings(feeds=[feed])
     settings.demo.enabled = False
     return FeedRunner(Runtime(settings, engine, pack, feeds=(feed,)), feed, DivisionIndex(pack.divisions()))

@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "major_event.manage": frozenset({"duty_officer", "leader", "admin"}),
     "user.manage": frozenset({"admin"}),
     "kiosk.manage": frozenset({"duty_officer", "admin"}),
+    "feed.manage": frozenset({"admin"}),
 }
 
 

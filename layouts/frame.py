@@ -9,7 +9,10 @@ from ioc.i18n import LANGUAGES, t
 from layouts import context
 
 # Pages listed in the navigation, in order: (registry path, message key).
-NAV = [("/", "nav.map")]
+NAV = [
+    ("/", "nav.map"),
+    ("/orders", "nav.orders"),
+]
 
 
 def layout(default_lang: str, city: dict[str, str]) -> html.Div:

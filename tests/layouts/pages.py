@@ -22,7 +22,7 @@ USERS = {  # name: (role, org)
 PASSWORD = "pass-word-1"
 
 
-def small_city(tmp_path, monkeypatch):
+def small_city(tmp_path, monkeypatch, feeds=()):
     """(runtime, build) on the four-division test pack with one account per role; build() makes the app."""
     engine = make_engine(f"sqlite:///{tmp_path / 'ioc.db'}")
     upgrade(engine)
@@ -34,7 +34,7 @@ def small_city(tmp_path, monkeypatch):
     settings.demo.enabled = False
     settings.web.public_read = False
     settings.web.secret_key = "test-secret"
-    runtime = Runtime(settings, engine, pack, secret_key="test-secret")
+    runtime = Runtime(settings, engine, pack, secret_key="test-secret", feeds=tuple(feeds))
     monkeypatch.setattr("app.open_city", lambda _settings: runtime)
 
     def build():

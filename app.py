@@ -25,7 +25,7 @@ from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
 from ioc.web import api, signin
 from layouts import context, frame, map_page
-from layouts import feeds_page, orders_page
+from layouts import events_page, feeds_page, orders_page
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None) -> Dash:
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
     dash.register_page("orders", path="/orders", name="orders", layout=orders_page.layout)
     dash.register_page("feeds", path="/feeds", name="feeds", layout=feeds_page.layout)
-    for part in (frame, map_page, orders_page, feeds_page):
+    dash.register_page("events", path="/events", name="events", layout=events_page.list_layout)
+    dash.register_page("event", path_template="/events/<event_id>", name="event", layout=events_page.board_layout)
+    for part in (frame, map_page, orders_page, feeds_page, events_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)

@@ -12,6 +12,7 @@ from layouts import context
 NAV = [
     ("/", "nav.map"),
     ("/orders", "nav.orders"),
+    ("/events", "nav.events"),
     ("/feeds", "nav.feeds"),
 ]
 

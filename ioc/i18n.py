@@ -251,7 +251,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "events.no_units": ("暂无派出的力量。", "No units committed yet."),
     "events.warnings": ("生效预警", "Warnings in force"),
     "events.no_warnings": ("当前没有生效的预警。", "No warnings in force."),
-    "events.incidents": ("事件内警情（{n}）", "Incidents in the event ({n})"),
+    "events.incidents": ("事件内警情（最新 {n} 起）", "Incidents in the event (newest {n})"),
     "events.no_incidents": ("事件窗口和范围内还没有警情。", "No incidents in the event's window and area yet."),
     "events.col.time": ("报警时间", "Reported"),
     "events.col.priority": ("等级", "Priority"),

@@ -15,6 +15,7 @@ from ioc.store.db import session_factory
 from ioc.store.models import utcnow
 
 ACTIVE_ASSIGNMENTS = ("DISPATCHED", "EN_ROUTE", "ON_SCENE")
+OPEN = ("unverified", *OPEN_STATUSES)   # as the event counts its own open incidents
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def city_window(engine: Engine, frm: datetime, to: datetime | None) -> CityWindo
     to = to or utcnow()
     inc = models.Incident
     with session_factory(engine)() as session:
-        total, open_ = session.execute(select(func.count(), func.count().filter(inc.status.in_(OPEN_STATUSES)))
+        total, open_ = session.execute(select(func.count(), func.count().filter(inc.status.in_(OPEN)))
                                        .where(inc.reported_at >= frm, inc.reported_at < to,
                                               inc.status != "fused")).one()
     rates = kpi.rates(engine, frm, to).get(kpi.ALL)

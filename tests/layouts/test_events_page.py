@@ -55,7 +55,7 @@ def test_leader_opens_a_typhoon_and_reads_its_board(dash_duo, stormy):
     dash_duo.wait_for_contains_text(".events-list", "台风“海葵”")
     dash_duo.find_element("#event-open-message a").click()
 
-    dash_duo.wait_for_contains_text(".event-incidents", "事件内警情（3）")
+    dash_duo.wait_for_contains_text(".event-incidents", "事件内警情（最新 3 起）")
     listed = dash_duo.find_element(".event-incidents").text
     assert SCRIPTY in listed and "积水" in listed and "乙镇盗窃" not in listed
     assert dash_duo.driver.execute_script("return window.pwned") is None
@@ -77,7 +77,7 @@ def test_event_board_in_english_and_a_missing_event(dash_duo, stormy):
                                 utcnow() - timedelta(hours=1), district_codes=["T01"])
     start(dash_duo, app)
     sign_in(dash_duo, "zhang", f"/events/{event.id}", lang="en")
-    dash_duo.wait_for_contains_text(".event-incidents", "Incidents in the event (3)")
+    dash_duo.wait_for_contains_text(".event-incidents", "Incidents in the event (newest 3)")
     assert "Typhoon" in dash_duo.find_element("#event-head").text
     assert "Units committed (1)" in dash_duo.find_element(".event-units").text
     dash_duo.driver.get(f"{dash_duo.server_url}/events/999")
@@ -90,6 +90,6 @@ def test_a_handler_reads_but_cannot_open_or_close(dash_duo, stormy):
     event = major_events.create(runtime.engine, LEADER, "台风“海葵”", "typhoon", utcnow() - timedelta(hours=1))
     start(dash_duo, app)
     sign_in(dash_duo, "hand1", f"/events/{event.id}")
-    dash_duo.wait_for_contains_text(".event-incidents", "事件内警情（4）")
+    dash_duo.wait_for_contains_text(".event-incidents", "事件内警情（最新 4 起）")
     assert dash_duo.find_elements("#event-close") == [] and dash_duo.find_elements("#event-open") == []
     assert dash_duo.get_logs() == []

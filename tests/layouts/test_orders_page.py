@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from dash.testing.wait import until as wait_until
 from PIL import Image
 
 from ioc.chain import workorders
@@ -88,6 +89,7 @@ def test_handler_returns_asks_for_time_and_reports_back_with_a_photo_in_english(
     click(dash_duo, "return")
     dash_duo.wait_for_text_to_equal("#orders-message", "Returned; the centre will hand it elsewhere.")
     assert load(runtime.engine, models.WorkOrder, ids["late"]).return_reason.startswith("Not in our town")
+    wait_until(lambda: not dash_duo.find_elements(f"a[href='/orders?order={ids['late']}']"), 10)  # it left the list
 
     open_order(dash_duo, ids["fresh"])
     html_as_png = tmp_path / "evil.png"
@@ -172,6 +174,7 @@ def test_duty_officer_checks_the_orders_he_handed_out(dash_duo, inbox, tmp_path)
     click(dash_duo, "send_back")
     dash_duo.wait_for_text_to_equal("#orders-message", "已返工。")
     assert load(e, models.WorkOrder, ids["fresh"]).rework_count == 1
+    dash_duo.wait_for_contains_text(f"a[href='/orders?order={ids['fresh']}']", "处置中")  # the list has caught up
 
     open_order(dash_duo, ids["late"])
     dash_duo.wait_for_contains_text("#orders-info", "等待配件")

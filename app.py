@@ -24,7 +24,8 @@ from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
 from ioc.web import api, briefing_routes, export_routes, headers, signin
-from layouts import board_page, context, dispatch_page, frame, incident_page, kanban_page, map_page, summary_page
+from layouts import (board_page, context, dispatch_page, events_page, feeds_page, frame, incident_page,
+                     kanban_page, map_page, orders_page, summary_page)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,12 @@ def create_app(settings: Settings | None = None) -> Dash:
     dash.register_page("dispatch", path="/dispatch", name="dispatch", layout=dispatch_page.layout)
     dash.register_page("kanban", path="/kanban", name="kanban", layout=kanban_page.layout)
     dash.register_page("summary", path="/summary", name="summary", layout=summary_page.layout)
-    for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page, summary_page):
+    dash.register_page("orders", path="/orders", name="orders", layout=orders_page.layout)
+    dash.register_page("feeds", path="/feeds", name="feeds", layout=feeds_page.layout)
+    dash.register_page("events", path="/events", name="events", layout=events_page.list_layout)
+    dash.register_page("event", path_template="/events/<event_id>", name="event", layout=events_page.board_layout)
+    for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page, summary_page,
+                 orders_page, feeds_page, events_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)

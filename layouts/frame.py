@@ -9,7 +9,15 @@ from ioc.i18n import LANGUAGES, t
 from layouts import context
 
 # Pages listed in the navigation, in order: (registry path, message key).
-NAV = [("/", "nav.map"), ("/board", "nav.board"), ("/dispatch", "nav.dispatch"), ("/summary", "nav.summary")]
+NAV = [
+    ("/", "nav.map"),
+    ("/board", "nav.board"),
+    ("/dispatch", "nav.dispatch"),
+    ("/summary", "nav.summary"),
+    ("/orders", "nav.orders"),
+    ("/events", "nav.events"),
+    ("/feeds", "nav.feeds"),
+]
 
 
 def layout(default_lang: str, city: dict[str, str]) -> html.Div:

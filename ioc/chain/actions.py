@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.manage": frozenset({"admin"}),
     "kiosk.manage": frozenset({"duty_officer", "admin"}),
     "view.save": frozenset(ROLES),  # anyone signed in keeps their own board views (kiosk links are not)
+    "feed.manage": frozenset({"admin"}),
 }
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from ioc.chain import sla, workflow
 from ioc.chain.actions import Actor, audit, check_version, get_or_404, require, snapshot
+from ioc.chain.photos import check_photo
 from ioc.city.pack import CityPack
 from ioc.errors import ActionRefused, Forbidden, InvalidTransition, NotFound
 from ioc.store import models
@@ -212,15 +213,24 @@ def request_extension(engine: Engine, actor: Actor, order_id: int, seen_version:
 
 
 def report_feedback(engine: Engine, actor: Actor, order_id: int, seen_version: int | None, text: str,
-                    photo_url: str | None = None, now: datetime | None = None) -> models.WorkOrder:
-    """答复 / 处理反馈: what was done, optionally with a photo link."""
+                    photo_url: str | None = None, now: datetime | None = None,
+                    photo: bytes | None = None) -> models.WorkOrder:
+    """答复 / 处理反馈: what was done, optionally with a photo link or an uploaded photo."""
     text = _required(text, "the feedback text")
     photo_url = _checked_url(photo_url)
+    photo_type = check_photo(photo) if photo is not None else None
 
     def change(session: Session, order: models.WorkOrder, incident: models.Incident, now: datetime) -> dict:
         order.status, order.feedback, order.feedback_photo_url = "handling", text, photo_url
         sla.settle(session, "work_order", order.id, now, ("feedback",))
-        return {"feedback": text, "photo_url": photo_url}
+        data = {"feedback": text, "photo_url": photo_url}
+        if photo is not None:
+            stored = models.WorkOrderPhoto(work_order_id=order.id, content_type=photo_type, size_bytes=len(photo),
+                                           data=photo, uploaded_by=actor.username, uploaded_at=now)
+            session.add(stored)
+            session.flush()
+            data["photo_id"] = stored.id
+        return data
     return _act(engine, actor, order_id, seen_version, "report_feedback", "work_order.handle", change, now)
 
 

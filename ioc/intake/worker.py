@@ -21,12 +21,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 
-from ioc.chain import outbox, sla
+from ioc.chain import feedcontrol, outbox, sla
 from ioc.chain.outbox import Sender
 from ioc.city.geo import DivisionIndex
 from ioc.config import FeedSettings
 from ioc.errors import UserError
-from ioc.intake.ingest import BatchReport, FeedContext, ingest_batch
+from ioc.intake.ingest import BatchReport, FeedContext, ingest_batch, replay
 from ioc.runtime import Runtime
 from ioc.store import models
 from ioc.store.db import transaction
@@ -107,9 +107,11 @@ class FeedRunner:
 
     def run_job(self) -> None:
         """The scheduler's entry: skip while backing off, log one line per poll."""
-        if time.monotonic() < self.backoff_until:
+        if time.monotonic() < self.backoff_until or feedcontrol.is_paused(self.runtime.engine, self.feed.name):
             return
         try:
+            if feedcontrol.replay_wanted(self.runtime.engine, self.feed.name):
+                self.replay()
             result = self.poll()
         except Exception as exc:
             log.warning("feed %s failed (%d in a row): %s", self.feed.name, self.failures, describe_error(exc))
@@ -118,6 +120,12 @@ class FeedRunner:
             log.info("feed %s skipped: %s", self.feed.name, result.skipped)
         elif result.report.fetched:
             log.info("feed %s: %s", self.feed.name, result.report.summary())
+
+    def replay(self) -> None:
+        """Re-run the rejected records an admin asked for (``ioc.chain.feedcontrol``)."""
+        report = replay(self.runtime.engine, self.ctx, self.adapter.parse)
+        feedcontrol.replay_done(self.runtime.engine, self.feed.name, report.counts())
+        log.info("feed %s replayed: %s", self.feed.name, report.summary())
 
     def close(self) -> None:
         self.adapter.close()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -465,3 +466,35 @@ class SavedView(Base):
     query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     columns: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- handlers' photos and feed controls (orders and feeds pages) ------------------------------
+
+
+class WorkOrderPhoto(Base):
+    """A photo a handler sent back with feedback, kept in the store so every web worker serves it."""
+
+    __tablename__ = "work_order_photo"
+    __table_args__ = (Index(None, "work_order_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_order.id"))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedControl(Base):
+    """What an admin asked of a feed: paused, or its rejected records replayed on the next run."""
+
+    __tablename__ = "feed_control"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_by: Mapped[str] = mapped_column(String(80), default="")
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replay_requested_at: Mapped[datetime | None]
+    replay_done_at: Mapped[datetime | None]
+    replay_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)

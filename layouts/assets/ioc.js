@@ -10,7 +10,22 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     }
 });
 
+// Every tooltip and popup goes through these: feed text becomes a DOM text node, never HTML,
+// so a report titled "<img src=x onerror=...>" shows those characters and runs nothing.
+function iocTextElement(text) {
+    const el = document.createElement("span");
+    el.textContent = text === undefined || text === null ? "" : String(text);
+    return el;
+}
+
+// Each Leaflet map registers itself, so the wall can follow or hold its view (see layouts/wall_page.py).
+if (window.L) {
+    L.Map.addInitHook(function () { (window.iocMaps = window.iocMaps || []).push(this); });
+}
+
 window.ioc = Object.assign({}, window.ioc, {
+    tooltip: function (layer, text, options) { return layer.bindTooltip(iocTextElement(text), options); },
+    popup: function (layer, text, options) { return layer.bindPopup(iocTextElement(text), options); },
     map: {
         divisionStyle: function (feature, context) {
             const selected = context.hideout && context.hideout.selected === feature.properties.code;
@@ -21,7 +36,7 @@ window.ioc = Object.assign({}, window.ioc, {
             const p = feature.properties;
             const lang = (context.hideout && context.hideout.lang) || "zh-CN";
             const name = lang === "en" && p.name_en ? p.name_en : p.name_zh;
-            layer.bindTooltip(name, {permanent: true, direction: "center", className: "division-label"});
+            window.ioc.tooltip(layer, name, {permanent: true, direction: "center", className: "division-label"});
         },
         keyPoint: function (feature, latlng, context) {
             const color = (context.hideout && context.hideout.color) || "#ffffff";
@@ -34,7 +49,7 @@ window.ioc = Object.assign({}, window.ioc, {
             return {color: c, weight: 2, dashArray: "6 4", fillColor: c, fillOpacity: 0.10};
         },
         alertTooltip: function (feature, layer, context) {
-            layer.bindTooltip(feature.properties.headline || "", {sticky: true});
+            window.ioc.tooltip(layer, feature.properties.headline || "", {sticky: true});
         },
         incident: function (feature, latlng, context) {
             const colors = {P1: "#ff3b3b", P2: "#ff9f1a", P3: "#ffd54f", P4: "#9fb3c8"};
@@ -46,7 +61,7 @@ window.ioc = Object.assign({}, window.ioc, {
         incidentTooltip: function (feature, layer, context) {
             const p = feature.properties;
             const more = p.reports > 1 ? " ×" + p.reports : "";
-            layer.bindTooltip(p.priority + " · " + (p.title || p.category) + more);
+            window.ioc.tooltip(layer, p.priority + " · " + (p.title || p.category) + more);
         },
         unit: function (feature, latlng, context) {
             return L.circleMarker(latlng, {radius: 5, color: "#ffffff", weight: 2,
@@ -54,12 +69,12 @@ window.ioc = Object.assign({}, window.ioc, {
         },
         unitTooltip: function (feature, layer, context) {
             const p = feature.properties;
-            layer.bindTooltip(p.call_sign + " · " + p.status);
+            window.ioc.tooltip(layer, p.call_sign + " · " + p.status);
         },
         keyPointTooltip: function (feature, layer, context) {
             const p = feature.properties;
             const lang = (context.hideout && context.hideout.lang) || "zh-CN";
-            layer.bindTooltip(lang === "en" && p.name_en ? p.name_en : p.name_zh);
+            window.ioc.tooltip(layer, lang === "en" && p.name_en ? p.name_en : p.name_zh);
         }
     }
 });

@@ -449,3 +449,19 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     ok: Mapped[bool] = mapped_column(Boolean)
+
+
+# --- change counters (ioc.store.changes) ------------------------------------------------------
+
+
+class ChangeCounter(Base):
+    """How many committed write transactions touched each topic; live screens compare these."""
+
+    __tablename__ = "change_counter"
+
+    topic: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# What changed since a screen last looked: incidents written after a time.
+Index(None, Incident.updated_at)

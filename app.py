@@ -24,7 +24,7 @@ from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
 from ioc.web import api, signin
-from layouts import context, frame, map_page
+from layouts import context, frame, map_page, wall_page
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     api.install(app.server)
     signin.install(app.server)
     dash.register_page("map", path="/", name="map", layout=map_page.layout)
-    for part in (frame, map_page):
+    dash.register_page("wall", path="/wall", name="wall", layout=wall_page.layout)
+    for part in (frame, map_page, wall_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)

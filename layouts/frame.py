@@ -9,7 +9,7 @@ from ioc.i18n import LANGUAGES, t
 from layouts import context
 
 # Pages listed in the navigation, in order: (registry path, message key).
-NAV = [("/", "nav.map")]
+NAV = [("/", "nav.map"), ("/wall", "nav.wall")]
 
 
 def layout(default_lang: str, city: dict[str, str]) -> html.Div:

@@ -89,13 +89,13 @@ def test_feed_text_in_tooltips_is_shown_as_text_and_runs_nothing(dash_duo, city_
         const texts = [];
         map.eachLayer(l => {
             const p = l.feature && l.feature.properties;
-            if (p && l.getTooltip() && ((p.priority && p.id === arguments[0]) || p.call_sign)) {
+            if (p && l.getTooltip() && ((p.priority && p.id === arguments[0]) || p.call_sign === arguments[1])) {
                 l.openTooltip(); texts.push(l.getTooltip().getElement().textContent);
             }
         });
-        return texts;""", incident_id)
+        return texts;""", incident_id, XSS)
     shown = until(lambda: len(open_tooltips()) == 2 and open_tooltips(), timeout=10)
-    assert f"P1 · {XSS}" in shown and f"{XSS} · EN_ROUTE" in shown
+    assert "P1 · 刑事治安" in shown and f"{XSS} · EN_ROUTE" in shown
     assert dash_duo.find_elements(".leaflet-tooltip img") == []
     assert dash_duo.driver.execute_script("return window.__xss === undefined")
     assert dash_duo.get_logs() == []

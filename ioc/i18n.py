@@ -93,6 +93,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "wall.no_urgent": ("当前没有在办的一级、二级事件", "No open P1 or P2 incident"),
     "wall.no_signal": ("当前无生效预警信号", "No warning signal in force"),
     "wall.stale": ("数据停更", "stale"),
+    "wall.view_city": ("全市", "Whole city"),
+    "wall.new_p1": ("新一级警情", "New P1 incident"),
     "unit.minutes": ("分钟", "min"),
     "unit_type.ambulance": ("救护车", "Ambulances"),
     "unit_type.fire_engine": ("消防车", "Fire engines"),

@@ -66,7 +66,7 @@ def live_stores(rt) -> list:
         dcc.Store(id="live-version"),
         dcc.Store(id="live-delta"),
         dcc.Store(id="live-units"),
-        dcc.Store(id="city-bounds", data=_bounds(rt)),
+        dcc.Store(id="city-bounds", data=city_bounds(rt)),
         dcc.Interval(id="live-tick", interval=LIVE_REFRESH_MS),
     ]
 
@@ -137,7 +137,7 @@ def _origin(rt) -> tuple[float, float]:
     return west, south
 
 
-def _bounds(rt) -> list[list[float]]:
+def city_bounds(rt) -> list[list[float]]:
     west, south, east, north = rt.pack.manifest.bbox
     return [[south, west], [north, east]]
 

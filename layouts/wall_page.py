@@ -9,19 +9,25 @@ controls, no navigation and no cursor.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
+from shapely.geometry import shape
 
+from ioc.errors import NotFound
 from ioc.i18n import t
-from ioc.read import wall
+from ioc.read import lists, wall
 from layouts import context, map_page
 from layouts.context import current
 
+log = logging.getLogger(__name__)
+
 TICKER_SIZE = 8
+ROTATE_TICK_MS = 1000
 # Panels and the change-counter topics they are drawn from.
 TOPICS = {"tiles": {"incident", "unit"}, "trend": {"incident"}, "busiest": {"incident"},
           "ticker": {"incident"}, "signal": {"alert"}, "feeds": {"feed"}}
@@ -38,6 +44,8 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
         html.Section(id="wall-tiles", className="wall-tiles", children=_tiles(None, lang)),
         html.Div(className="wall-map", children=[
             map_page.live_map(rt, districts, points, lang),
+            html.Div(id="wall-view-name", className="wall-view-name"),
+            html.Div(id="wall-card", className="wall-card", hidden=True),
             None if kiosk else html.Button(t("wall.follow", lang), id="wall-follow", className="wall-follow",
                                            n_clicks=0, title=t("wall.follow_hint", lang)),
         ]),
@@ -51,7 +59,51 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
         html.Div(id="wall-ticker", className="wall-ticker"),
         html.Div(id="wall-feeds", className="wall-feeds"),
         *map_page.live_stores(rt),
+        dcc.Store(id="wall-views", data=rotation(rt, districts, lang)),
+        dcc.Store(id="wall-interrupt"),
+        dcc.Interval(id="wall-rotate", interval=ROTATE_TICK_MS),
     ])
+
+
+def rotation(rt, districts: dict, lang: str) -> dict:
+    """The ``[wall] views`` playlist as bounds to fly to, and how long a new P1 holds the wall."""
+    by_code = {f["properties"]["code"]: f for f in districts["features"]}
+    city = map_page.city_bounds(rt)
+    views = []
+    for view in rt.settings.wall.views:
+        feature = by_code.get(view.code) if view.kind == "division" else None
+        if view.kind == "division" and feature is None:
+            log.warning("[wall] views: no division %r in the city pack; view left out", view.code)
+            continue
+        if feature:
+            west, south, east, north = shape(feature["geometry"]).bounds
+            p = feature["properties"]
+            views.append({"bounds": [[south, west], [north, east]], "seconds": view.seconds,
+                          "name": p["name_en"] if lang == "en" and p["name_en"] else p["name_zh"]})
+        else:
+            views.append({"bounds": city, "seconds": view.seconds, "name": t("wall.view_city", lang)})
+    return {"views": views or [{"bounds": city, "seconds": 60, "name": t("wall.view_city", lang)}],
+            "p1_seconds": rt.settings.wall.p1_card_seconds}
+
+
+def show_card(interrupt: dict | None, lang_holder: dict):
+    """The card of the new P1 the wall flew to; hidden again when the interrupt ends."""
+    if not interrupt:
+        return [], True
+    lang = lang_holder.get("lang", "zh-CN")
+    rt = current()
+    try:
+        item = lists.incident_detail(rt.engine, int(interrupt["id"]))
+    except NotFound:
+        return [], True
+    when = item["reported_at"].astimezone(ZoneInfo(rt.pack.manifest.timezone)).strftime("%H:%M")
+    return [
+        html.Div([html.Span("P1", className="prio prio-P1"), html.Span(t("wall.new_p1", lang)),
+                  html.Span(when, className="when")], className="wall-card-head"),
+        html.Div(item["title"] or t("category." + item["category"], lang), className="wall-card-title"),
+        html.Div(item["address"] or "", className="wall-card-address"),
+        html.Div(t("category." + item["category"], lang), className="wall-card-category"),
+    ], False
 
 
 def is_kiosk() -> bool:
@@ -183,6 +235,14 @@ def register(app: dash.Dash) -> None:
         Output("wall-ticker", "children"), Output("wall-signal", "children"), Output("wall-feeds", "children"),
         Input("live-version", "data"), State("division-layer", "hideout"),
     )(refresh_panels)
+    app.callback(Output("wall-card", "children"), Output("wall-card", "hidden"),
+                 Input("wall-interrupt", "data"), State("division-layer", "hideout"))(show_card)
+    # Rotation and new-P1 interrupts run in the browser (assets/ioc.js, ioc.wallRotate).
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="wallRotate"),
+        Output("wall-view-name", "children"), Output("wall-interrupt", "data"),
+        Input("wall-rotate", "n_intervals"), State("wall-views", "data"), State("wall-interrupt", "data"),
+    )
     # "Follow": fit the city again and let the wall move on its own; any pan or zoom by hand holds it.
     app.clientside_callback(
         dash.ClientsideFunction(namespace="ioc", function_name="wallFollow"),

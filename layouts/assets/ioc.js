@@ -16,6 +16,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 data.features.forEach(f => byId.set(f.properties.id, f));
             }
             (delta.gone || []).forEach(id => byId.delete(id));
+            if (!delta.reset) {  // a P1 not on the map before interrupts the wall's rotation
+                const p1 = delta.rows.find(r => r[3] % 10 === 1 && !byId.has(r[0]));
+                if (p1) { window.iocNewP1 = {id: p1[0], latlng: [hideout.origin[1] + p1[2] / hideout.scale,
+                                                                  hideout.origin[0] + p1[1] / hideout.scale]}; }
+            }
             const o = hideout.origin, s = hideout.scale;
             delta.rows.forEach(r => byId.set(r[0], {
                 type: "Feature", geometry: {type: "Point", coordinates: [o[0] + r[1] / s, o[1] + r[2] / s]},
@@ -23,6 +28,37 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                              fresh: r[3] >= 20 || !delta.reset, category: r[4], source: r[5]}
             }));
             return {type: "FeatureCollection", features: Array.from(byId.values())};
+        },
+        // The wall's playlist: each view for its seconds, unless a pan by hand holds the map or a
+        // new P1 (seen by mergeRows) interrupts it: fly there, show its card, then carry on.
+        wallRotate: function (_n, rotation, interrupt) {
+            const map = (window.iocMaps || []).slice(-1)[0];
+            const noUpdate = window.dash_clientside.no_update;
+            if (!map || !rotation) { return [noUpdate, noUpdate]; }
+            const now = Date.now();
+            const state = window.iocWall = window.iocWall || {index: -1, until: 0};
+            const p1 = window.iocNewP1;
+            if (p1 && !map._iocHeld) {
+                window.iocNewP1 = null;
+                state.interruptUntil = now + rotation.p1_seconds * 1000;
+                map.flyTo(p1.latlng, 16, {duration: 1});
+                return [noUpdate, {id: p1.id}];
+            }
+            if (state.interruptUntil) {
+                if (now < state.interruptUntil) { return [noUpdate, noUpdate]; }
+                state.interruptUntil = 0;
+                state.until = 0;
+                state.index -= 1;  // resume the view that was showing
+            }
+            if (map._iocHeld || now < state.until) { return [noUpdate, interrupt ? null : noUpdate]; }
+            state.index = (state.index + 1) % rotation.views.length;
+            const view = rotation.views[state.index];
+            state.until = now + view.seconds * 1000;
+            if (rotation.views.length > 1 || state.index === 0 && !state.shown) {
+                map.flyToBounds(view.bounds, {duration: 1});
+                state.shown = true;
+            }
+            return [view.name, interrupt ? null : noUpdate];
         },
         // The wall's "follow" button: fit the city and follow again (see iocHoldOnTouch).
         wallFollow: function (_n, bounds) {

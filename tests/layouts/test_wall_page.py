@@ -142,3 +142,26 @@ def test_a_kiosk_link_shows_the_wall_without_sign_in_controls_or_cursor(dash_duo
     cursor = dash_duo.driver.execute_script("return getComputedStyle(document.querySelector('.wall-map')).cursor")
     assert cursor == "none"
     assert dash_duo.get_logs() == []
+
+
+def test_a_new_p1_interrupts_the_rotation_with_its_card_then_the_rotation_resumes(dash_duo, store):
+    from app import create_app
+    from ioc.config import WallView
+
+    settings, engine = store
+    humen = engine.connect().exec_driver_sql("select code from district where name_zh = '虎门镇'").scalar()
+    settings.wall.views = [WallView(kind="division", code=humen, seconds=600), WallView(kind="city", seconds=600)]
+    settings.wall.p1_card_seconds = 4
+    dash_duo.server(create_app(settings), port=free_port())  # not start_server: it would wait on the sign-in form
+    sign_in_and_open_wall(dash_duo)
+    dash_duo.wait_for_text_to_equal("#wall-view-name", "虎门镇")
+    zoom = "return window.iocMaps.slice(-1)[0].getZoom()"
+    add_p1(engine, title=XSS, lon=113.80, lat=23.05)
+    dash_duo.wait_for_contains_text("#wall-card", XSS, timeout=REFRESH_S)
+    assert dash_duo.find_element("#wall-card").is_displayed()
+    until(lambda: dash_duo.driver.execute_script(zoom) == 16, timeout=10)
+    until(lambda: not dash_duo.find_element("#wall-card").is_displayed(), timeout=15)
+    dash_duo.wait_for_text_to_equal("#wall-view-name", "虎门镇")
+    until(lambda: dash_duo.driver.execute_script(zoom) < 16, timeout=10)
+    assert dash_duo.driver.execute_script("return window.__xss === undefined")
+    assert dash_duo.get_logs() == []

@@ -171,7 +171,7 @@ def _ticker(rows: list[dict], lang: str, tz: str) -> list:
     for r in rows:
         where = r["division_en"] if lang == "en" and r["division_en"] else r["division_zh"]
         when = r["reported_at"].astimezone(ZoneInfo(tz)).strftime("%H:%M")
-        items.append(html.Span(className=f"ticker-item prio-{r['priority']}", children=[
+        items.append(html.Span(className="ticker-item", children=[
             html.Span(r["priority"], className=f"prio prio-{r['priority']}"),
             html.Span(when, className="when"),
             html.Span(r["title"] or t("category." + r["category"], lang), className="title"),

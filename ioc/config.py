@@ -97,6 +97,19 @@ class DemoSettings(_Section):
         return f"http://127.0.0.1:{self.port}"
 
 
+class WallView(_Section):
+    """One view of the wall's rotation: the whole city, or one division (``code``)."""
+
+    kind: Literal["city", "division"] = "city"
+    code: str = Field(default="", description="the division code, for kind = division")
+    seconds: float = Field(default=60.0, gt=0)
+
+
+class WallSettings(_Section):
+    views: list[WallView] = Field(default=[WallView()], description="the rotation, in order")
+    p1_card_seconds: float = Field(default=30.0, gt=0, description="how long a new P1 holds the wall")
+
+
 class OutboxSettings(_Section):
     """Where dispatch orders go: one URL per agency org, or a base URL + /ORG_CODE."""
 
@@ -123,6 +136,7 @@ class Settings(_Section):
     demo: DemoSettings = DemoSettings()
     outbox: OutboxSettings = OutboxSettings()
     briefing: BriefingSettings = BriefingSettings()
+    wall: WallSettings = WallSettings()
     feeds: list[FeedSettings] = []
     source: str = Field(default="", exclude=True, description="where the settings came from")
 

@@ -11,6 +11,7 @@ from layouts import context
 # Pages listed in the navigation, in order: (registry path, message key).
 NAV = [
     ("/", "nav.map"),
+    ("/wall", "nav.wall"),
     ("/board", "nav.board"),
     ("/dispatch", "nav.dispatch"),
     ("/summary", "nav.summary"),

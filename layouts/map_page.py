@@ -6,12 +6,15 @@ the tile layer appears only when a tile URL is configured.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import dash
 import dash_leaflet as dl
 from dash import Input, Output, State, dcc, html
 
 from ioc.i18n import t
 from ioc.read import citymap
+from ioc.records import CATEGORIES
 from layouts.context import current
 
 # Layer order and colours; the first few start switched on.
@@ -29,29 +32,47 @@ KIND_STYLE: dict[str, str] = {
 }
 SHOWN_AT_START = {"flood_point"}
 LIVE_REFRESH_MS = 10_000
+# A writer stamps updated_at before it commits: look back this far so a slow commit is not missed.
+WRITE_OVERLAP = timedelta(seconds=30)
 EMPTY = {"type": "FeatureCollection", "features": []}
 
 
 def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
     rt = current()
-    districts = citymap.district_features(rt.engine)
+    districts, points = outlines_and_points(rt)
     if not districts["features"]:
         return html.Div(className="empty-state", children=t("map.empty", lang))
+    return html.Div(className="map-page", children=[
+        html.Div(className="map-wrap", children=live_map(rt, districts, points, lang)),
+        html.Aside(className="side", children=_side_panel(rt, points, lang)),
+        *live_stores(rt),
+    ])
+
+
+def outlines_and_points(rt) -> tuple[dict, dict[str, dict]]:
+    """Division outlines and key points, in the tiles' datum."""
+    districts = citymap.district_features(rt.engine)
     points = citymap.key_point_features(rt.engine)
     crs = rt.settings.web.tile_crs
     if crs != "wgs84":
         districts = citymap.for_display(districts, crs)
         points = {kind: citymap.for_display(fc, crs) for kind, fc in points.items()}
-    return html.Div(className="map-page", children=[
-        html.Div(className="map-wrap", children=_map(rt, districts, points, lang)),
-        html.Aside(className="side", children=_side_panel(rt, points, lang)),
+    return districts, points
+
+
+def live_stores(rt) -> list:
+    """What the live layers refresh through: the counters seen, the last delta, the tick."""
+    return [
         dcc.Store(id="live-version"),
-        dcc.Store(id="city-bounds", data=_bounds(rt)),
+        dcc.Store(id="live-delta"),
+        dcc.Store(id="live-units"),
+        dcc.Store(id="city-bounds", data=city_bounds(rt)),
         dcc.Interval(id="live-tick", interval=LIVE_REFRESH_MS),
-    ])
+    ]
 
 
-def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
+def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: list | None = None) -> dl.Map:
+    """The city map with its live layers; ``extra`` overlays (the wall's) go after the live ones."""
     web = rt.settings.web
     children = []
     if web.tile_url:
@@ -71,12 +92,14 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
         dl.Overlay(dl.GeoJSON(id="incident-layer", data=EMPTY, cluster=True, zoomToBoundsOnClick=True,
                               superClusterOptions={"radius": 60, "maxZoom": 14},
                               pointToLayer={"variable": "ioc.map.incident"},
+                              clusterToLayer={"variable": "ioc.map.cluster"},
                               onEachFeature={"variable": "ioc.map.incidentTooltip"},
-                              hideout={"lang": lang}),
+                              hideout=_incident_hideout(rt, lang)),
                    name=t("map.incidents", lang), checked=True),
         dl.Overlay(dl.GeoJSON(id="unit-layer", data=EMPTY, pointToLayer={"variable": "ioc.map.unit"},
                               onEachFeature={"variable": "ioc.map.unitTooltip"}, hideout={"lang": lang}),
                    name=t("map.units", lang), checked=True),
+        *(extra or []),
     ]
     overlays = live + [
         dl.Overlay(
@@ -98,7 +121,23 @@ def _map(rt, districts: dict, points: dict[str, dict], lang: str) -> dl.Map:
     )
 
 
-def _bounds(rt) -> list[list[float]]:
+def _incident_hideout(rt, lang: str) -> dict:
+    """What the browser needs to turn compact rows into markers (see citymap.incident_rows)."""
+    west, south, *_ = rt.pack.manifest.bbox
+    return {"lang": lang, "origin": [west, south], "scale": citymap.SCALE, "sources": _sources(rt),
+            "categories": [t("category." + c, lang) for c in CATEGORIES], "stale": []}
+
+
+def _sources(rt) -> list[str]:
+    return [f.name for f in rt.feeds]
+
+
+def _origin(rt) -> tuple[float, float]:
+    west, south, *_ = rt.pack.manifest.bbox
+    return west, south
+
+
+def city_bounds(rt) -> list[list[float]]:
     west, south, east, north = rt.pack.manifest.bbox
     return [[south, west], [north, east]]
 
@@ -138,16 +177,32 @@ def _tile(label: str, value: str, unit: str = "") -> html.Div:
     ])
 
 
+def register_live(app: dash.Dash) -> None:
+    """The live layers' refresh, for every page that shows ``live_map`` with ``live_stores``."""
+    app.callback(
+        Output("live-delta", "data"), Output("live-units", "data"), Output("alert-layer", "data"),
+        Output("incident-layer", "hideout"), Output("live-version", "data"),
+        Input("live-tick", "n_intervals"), State("live-version", "data"), State("incident-layer", "hideout"),
+    )(refresh_live)
+    # The browser builds the features from compact rows (assets/ioc.js).
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="mergeRows"),
+        Output("incident-layer", "data"), Input("live-delta", "data"),
+        State("incident-layer", "data"), State("incident-layer", "hideout"),
+    )
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="unitFeatures"),
+        Output("unit-layer", "data"), Input("live-units", "data"), State("incident-layer", "hideout"),
+    )
+
+
 def register(app: dash.Dash) -> None:
     # Once drawn, fit the whole city to whatever screen this is (a wall or a laptop).
     app.clientside_callback("function (bounds) { return {bounds: bounds, transition: 'fitBounds'}; }",
                             Output("city-map", "viewport"), Input("city-bounds", "data"))
-    app.callback(
-        Output("incident-layer", "data"), Output("unit-layer", "data"), Output("alert-layer", "data"),
-        Output("live-panel", "children"),
-        Output("live-version", "data"),
-        Input("live-tick", "n_intervals"), State("live-version", "data"), State("division-layer", "hideout"),
-    )(refresh_live)
+    register_live(app)
+    app.callback(Output("live-panel", "children"), Input("live-version", "data"),
+                 State("division-layer", "hideout"))(show_live_panel)
     app.callback(
         Output("division-info", "children"), Output("division-layer", "hideout"),
         Input("division-layer", "clickData"), State("division-layer", "hideout"),
@@ -185,18 +240,40 @@ def _division_card(info: dict, lang: str) -> list:
     ]
 
 
-def refresh_live(_tick: int | None, seen: str | None, hideout: dict):
-    """Redraw the live layers only when the store has changed since the last look."""
+def refresh_live(_tick: int | None, seen: dict | None, hideout: dict):
+    """Send nothing when the change counters are the ones seen; else only what changed.
+
+    Incidents: the rows written since the last look (less an overlap for transactions that were
+    still open then), and the ids that left the map; the browser merges them (ioc.map.mergeRows).
+    Units and warning areas (a few hundred at most) come whole, and only when they changed.
+    """
     rt = current()
-    version = citymap.data_version(rt.engine)
-    if version == seen:
+    versions = citymap.live_versions(rt.engine)
+    if seen and versions == seen["v"]:
         return (dash.no_update,) * 5
-    lang = (hideout or {}).get("lang", "zh-CN")
-    layers = [citymap.open_incident_features(rt.engine), citymap.busy_unit_features(rt.engine),
-              citymap.alert_area_features(rt.engine)]
-    if rt.settings.web.tile_crs != "wgs84":
-        layers = [citymap.for_display(layer, rt.settings.web.tile_crs) for layer in layers]
-    return (*layers, _live_panel(citymap.live_summary(rt.engine), lang), version)
+    now = datetime.now(timezone.utc)
+    changed = [k for k, n in versions.items() if not seen or seen["v"].get(k) != n]
+    crs = rt.settings.web.tile_crs
+    delta = units = alerts = style = dash.no_update
+    if "incident" in changed:
+        since = datetime.fromisoformat(seen["at"]) - WRITE_OVERLAP if seen else None
+        delta = {**citymap.incident_rows(rt.engine, _origin(rt), _sources(rt), crs, since, now),
+                 "reset": since is None}
+    if "unit" in changed:
+        units = citymap.unit_rows(rt.engine, _origin(rt), crs)
+    if "alert" in changed:
+        alerts = citymap.alert_area_features(rt.engine, now)
+        alerts = citymap.for_display(alerts, crs) if crs != "wgs84" else alerts
+    stale = citymap.stale_sources(rt.engine, rt.feeds, now) if "feed" in changed else hideout.get("stale", [])
+    if stale != hideout.get("stale"):
+        style = {**hideout, "stale": stale}
+    return delta, units, alerts, style, {"v": versions, "at": now.isoformat(), "changed": changed}
+
+
+def show_live_panel(version: dict | None, hideout: dict):
+    if not version or not {"incident", "alert", "feed"} & set(version["changed"]):
+        return dash.no_update
+    return _live_panel(citymap.live_summary(current().engine), hideout.get("lang", "zh-CN"))
 
 
 def _live_panel(summary: dict, lang: str) -> list:

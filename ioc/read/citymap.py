@@ -1,4 +1,4 @@
-"""What the city map shows: outlines, key points, live layers, division facts, totals, data version.
+"""What the city map shows: outlines, key points, live layers (compact rows), division facts, totals, change counters.
 
 Computed in SQL and shaped for the map.
 
@@ -10,13 +10,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shapely.geometry import mapping, shape
-from sqlalchemy import Engine, func, select
+from collections.abc import Iterable
 
-from ioc.city.geo import transform_geometry
+import numpy as np
+from shapely.geometry import mapping, shape
+from sqlalchemy import Engine, and_, func, select
+
+from ioc.city.geo import from_wgs84_arrays, transform_geometry
+from ioc.config import FeedSettings
+from ioc.read.health import feed_health
 from ioc.read.lists import active_alerts
-from ioc.records import OPEN_STATUSES
-from ioc.store import models
+from ioc.records import CATEGORIES, OPEN_STATUSES, PRIORITIES
+from ioc.store import changes, models
 from ioc.store.db import session_factory
 
 
@@ -98,34 +103,85 @@ def for_display(collection: dict[str, Any], crs: str) -> dict[str, Any]:
     return {**collection, "features": features}
 
 
-def data_version(engine: Engine) -> str:
-    """A cheap fingerprint of what live pages show; unchanged means nothing to redraw."""
+def live_versions(engine: Engine) -> dict[str, int]:
+    """The store's change counters (ioc.store.changes): unchanged means nothing to redraw. O(1)."""
+    return changes.versions(engine)
+
+
+# A point on the wire: [id, x, y, k, c, s] (≤ 30 bytes as JSON). x, y are 1e-5° (≈1 m) from the
+# city's south-west corner; k = priority digit + 10 when several reports + 20 when fresh;
+# c = index in CATEGORIES; s = 1 + index of the source in the feeds given (0: other source).
+# The browser builds the features (layouts/assets/ioc.js, ioc.map.mergeRows).
+FRESH = timedelta(minutes=10)
+SCALE = 100_000
+
+
+def incident_rows(engine: Engine, origin: tuple[float, float], sources: list[str], crs: str = "wgs84",
+                  since: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Open incidents with a place as compact rows: all of them, or those written at or after ``since``.
+
+    With ``since``, ``gone`` lists the incidents written since that left the map (closed, fused,
+    cancelled, moved off the map); a row for an id the browser has replaces it.
+    """
+    now = now or datetime.now(timezone.utc)
+    i = models.Incident
+    cols = (i.id, i.lon, i.lat, i.priority, i.category, i.source, i.report_count, i.reported_at)
+    on_map = and_(i.status.in_(OPEN_STATUSES), i.parent_id.is_(None), i.lon.is_not(None))
     with session_factory(engine)() as session:
-        incidents = session.execute(
-            select(func.count(models.Incident.id), func.max(models.Incident.updated_at))).one()
-        alerts = session.execute(select(func.count(models.Alert.id), func.max(models.Alert.id))).one()
-        units = session.scalar(select(func.max(models.Unit.status_at)))
-        feeds = session.execute(
-            select(func.max(models.FeedState.last_success_at), func.max(models.FeedState.last_error_at))).one()
-    return "|".join(str(v) for v in (*incidents, *alerts, units, *feeds))
+        if since is None:
+            rows = session.execute(select(*cols).where(on_map).order_by(i.id)).all()
+            gone: list[int] = []
+        else:
+            written = session.execute(select(*cols, on_map).where(i.updated_at >= since).order_by(i.id)).all()
+            rows = [r[:-1] for r in written if r[-1]]
+            gone = [r[0] for r in written if not r[-1]]
+    return {"rows": _compact(rows, origin, sources, crs, now), "gone": gone}
 
 
-def open_incident_features(engine: Engine, limit: int = 20_000) -> dict[str, Any]:
-    """Open incidents with a place, newest first, as light GeoJSON points for the live map."""
+def _compact(rows: list[Any], origin: tuple[float, float], sources: list[str], crs: str,
+             now: datetime) -> list[list[int]]:
+    if not rows:
+        return []
+    xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
+    cats = {c: n for n, c in enumerate(CATEGORIES)}
+    feeds = {name: n + 1 for n, name in enumerate(sources)}
+    out = []
+    for (ident, _, _, priority, category, source, reports, reported), x, y in zip(rows, xs, ys, strict=True):
+        k = PRIORITIES.index(priority) + 1 if priority in PRIORITIES else 3
+        k += (10 if reports > 1 else 0) + (20 if now - reported < FRESH else 0)
+        out.append([ident, x, y, k, cats.get(category, len(CATEGORIES) - 1), feeds.get(source, 0)])
+    return out
+
+
+def _offsets(lons: list[float], lats: list[float], origin: tuple[float, float], crs: str) -> tuple[list, list]:
+    x, y = np.array(lons, dtype=float), np.array(lats, dtype=float)
+    if crs != "wgs84":
+        x, y = from_wgs84_arrays(x, y, crs)  # type: ignore[arg-type]
+    return (np.rint((x - origin[0]) * SCALE).astype(int).tolist(),
+            np.rint((y - origin[1]) * SCALE).astype(int).tolist())
+
+
+def stale_sources(engine: Engine, feeds: Iterable[FeedSettings], now: datetime | None = None) -> list[str]:
+    """Feeds polled but with no success for three intervals: their markers are drawn greyed."""
+    now = now or datetime.now(timezone.utc)
+    return [f.name for f in feed_health(engine, feeds)
+            if f.status is not None and (f.last_success_at is None
+                                         or now - f.last_success_at > timedelta(seconds=3 * f.interval_s))]
+
+
+def unit_rows(engine: Engine, origin: tuple[float, float], crs: str = "wgs84") -> list[list[Any]]:
+    """Units out on a job (not free, not out of service) where they last reported:
+    [call sign, x, y, status, type] (x, y as for incidents)."""
     with session_factory(engine)() as session:
         rows = session.execute(
-            select(models.Incident.id, models.Incident.lon, models.Incident.lat, models.Incident.priority,
-                   models.Incident.category, models.Incident.title, models.Incident.report_count)
-            .where(models.Incident.status.in_(OPEN_STATUSES), models.Incident.parent_id.is_(None),
-                   models.Incident.lon.is_not(None))
-            .order_by(models.Incident.reported_at.desc()).limit(limit)
-        ).all()
-    features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-         "properties": {"id": i, "priority": p, "category": c, "title": t[:60], "reports": n}}
-        for i, lon, lat, p, c, t, n in rows
-    ]
-    return {"type": "FeatureCollection", "features": features}
+            select(models.Unit.call_sign, models.Unit.lon, models.Unit.lat, models.Unit.status,
+                   models.Unit.unit_type)
+            .where(models.Unit.status.not_in(("AVAILABLE", "OUT_OF_SERVICE")), models.Unit.lon.is_not(None))
+            .order_by(models.Unit.id)).all()
+    if not rows:
+        return []
+    xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
+    return [[r[0], x, y, r[3], r[4]] for r, x, y in zip(rows, xs, ys, strict=True)]
 
 
 def live_summary(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
@@ -145,22 +201,6 @@ def live_summary(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
               for a in active_alerts(engine, now)]
     return {"open": {p: by_priority.get(p, 0) for p in ("P1", "P2", "P3", "P4")}, "last_24h": last_24h,
             "alerts": alerts, "feeds": [{"name": n, "status": s} for n, s in feeds]}
-
-
-def busy_unit_features(engine: Engine) -> dict[str, Any]:
-    """Units out on a job (not available, not out of service), where they last reported."""
-    with session_factory(engine)() as session:
-        rows = session.execute(
-            select(models.Unit.id, models.Unit.call_sign, models.Unit.unit_type, models.Unit.status,
-                   models.Unit.lon, models.Unit.lat)
-            .where(models.Unit.status.not_in(("AVAILABLE", "OUT_OF_SERVICE")), models.Unit.lon.is_not(None))
-        ).all()
-    features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-         "properties": {"id": i, "call_sign": c, "unit_type": t, "status": s}}
-        for i, c, t, s, lon, lat in rows
-    ]
-    return {"type": "FeatureCollection", "features": features}
 
 
 def alert_area_features(engine: Engine, now: datetime | None = None) -> dict[str, Any]:

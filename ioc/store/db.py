@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ioc.errors import UserError
+from ioc.store import changes
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +21,17 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for ``url`` that keeps the change counters; SQLite gets WAL, foreign keys and a busy timeout."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise UserError(f"store url {url!r} is not a database URL (see [store] url in README)") from None
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    return create_engine(url, pool_pre_ping=True)
+        engine = _sqlite_engine(url, parsed.database)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    changes.install(engine)
+    return engine
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

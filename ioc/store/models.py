@@ -498,3 +498,19 @@ class FeedControl(Base):
     replay_requested_at: Mapped[datetime | None]
     replay_done_at: Mapped[datetime | None]
     replay_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- change counters (ioc.store.changes) ------------------------------------------------------
+
+
+class ChangeCounter(Base):
+    """How many committed write transactions touched each topic; live screens compare these."""
+
+    __tablename__ = "change_counter"
+
+    topic: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# What changed since a screen last looked: incidents written after a time.
+Index(None, Incident.updated_at)

@@ -6,11 +6,114 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                           year: "numeric", month: "2-digit", day: "2-digit",
                           hour: "2-digit", minute: "2-digit", second: "2-digit"};
             return new Date().toLocaleString(lang === "en" ? "en-GB" : "zh-CN", opts);
+        },
+        // Compact incident rows [id, x, y, k, c, s] (ioc.read.citymap.incident_rows) merged into the
+        // layer's features: a reset replaces them, a delta adds / replaces rows and drops "gone" ids.
+        mergeRows: function (delta, data, hideout) {
+            if (!delta) { return window.dash_clientside.no_update; }
+            const byId = new Map();
+            if (!delta.reset && data && data.features) {
+                data.features.forEach(f => byId.set(f.properties.id, f));
+            }
+            (delta.gone || []).forEach(id => byId.delete(id));
+            if (!delta.reset) {  // a P1 not on the map before interrupts the wall's rotation
+                const p1 = delta.rows.find(r => r[3] % 10 === 1 && !byId.has(r[0]));
+                if (p1) { window.iocNewP1 = {id: p1[0], latlng: [hideout.origin[1] + p1[2] / hideout.scale,
+                                                                  hideout.origin[0] + p1[1] / hideout.scale]}; }
+            }
+            const o = hideout.origin, s = hideout.scale;
+            delta.rows.forEach(r => byId.set(r[0], {
+                type: "Feature", geometry: {type: "Point", coordinates: [o[0] + r[1] / s, o[1] + r[2] / s]},
+                properties: {id: r[0], priority: r[3] % 10, multi: (r[3] % 20) >= 10,
+                             fresh: r[3] >= 20 || !delta.reset, category: r[4], source: r[5]}
+            }));
+            return {type: "FeatureCollection", features: Array.from(byId.values())};
+        },
+        // The wall's playlist: each view for its seconds, unless a pan by hand holds the map or a
+        // new P1 (seen by mergeRows) interrupts it: fly there, show its card, then carry on.
+        wallRotate: function (_n, rotation, interrupt) {
+            const map = (window.iocMaps || []).slice(-1)[0];
+            const noUpdate = window.dash_clientside.no_update;
+            if (!map || !rotation) { return [noUpdate, noUpdate]; }
+            const now = Date.now();
+            const state = window.iocWall = window.iocWall || {index: -1, until: 0};
+            const p1 = window.iocNewP1;
+            if (p1 && !map._iocHeld) {
+                window.iocNewP1 = null;
+                state.interruptUntil = now + rotation.p1_seconds * 1000;
+                map.flyTo(p1.latlng, 16, {duration: 1});
+                return [noUpdate, {id: p1.id}];
+            }
+            if (state.interruptUntil) {
+                if (now < state.interruptUntil) { return [noUpdate, noUpdate]; }
+                state.interruptUntil = 0;
+                state.until = 0;
+                state.index -= 1;  // resume the view that was showing
+            }
+            if (map._iocHeld || now < state.until) { return [noUpdate, interrupt ? null : noUpdate]; }
+            state.index = (state.index + 1) % rotation.views.length;
+            const view = rotation.views[state.index];
+            state.until = now + view.seconds * 1000;
+            if (rotation.views.length > 1 || state.index === 0 && !state.shown) {
+                map.flyToBounds(view.bounds, {duration: 1});
+                state.shown = true;
+            }
+            return [view.name, interrupt ? null : noUpdate];
+        },
+        // The wall's "follow" button: fit the city and follow again (see iocHoldOnTouch).
+        wallFollow: function (_n, bounds) {
+            const map = (window.iocMaps || []).slice(-1)[0];
+            if (map && bounds) { map._iocHeld = false; map.flyToBounds(bounds, {duration: 0.8}); }
+            return "wall-follow following";
+        },
+        unitFeatures: function (rows, hideout) {
+            if (!rows) { return window.dash_clientside.no_update; }
+            const o = hideout.origin, s = hideout.scale;
+            return {type: "FeatureCollection", features: rows.map(r => ({
+                type: "Feature", geometry: {type: "Point", coordinates: [o[0] + r[1] / s, o[1] + r[2] / s]},
+                properties: {call_sign: r[0], status: r[3], unit_type: r[4]}
+            }))};
         }
     }
 });
 
+const IOC_PRIORITY_COLOURS = {1: "#ff3b3b", 2: "#ff9f1a", 3: "#ffd54f", 4: "#9fb3c8"};
+const IOC_UNIT_COLOURS = {AVAILABLE: "#3ddc97", CLEARED: "#3ddc97", DISPATCHED: "#ffd54f", EN_ROUTE: "#ff9f1a",
+                          ON_SCENE: "#ff3b3b", OUT_OF_SERVICE: "#5b6678"};
+
+function iocIsStale(p, hideout) {
+    const name = hideout && hideout.sources && p.source > 0 ? hideout.sources[p.source - 1] : null;
+    return name !== null && (hideout.stale || []).indexOf(name) >= 0;
+}
+
+// Every tooltip and popup goes through these: feed text becomes a DOM text node, never HTML,
+// so a report titled "<img src=x onerror=...>" shows those characters and runs nothing.
+function iocTextElement(text) {
+    const el = document.createElement("span");
+    el.textContent = text === undefined || text === null ? "" : String(text);
+    return el;
+}
+
+// Each Leaflet map registers itself, so the wall can follow or hold its view (see layouts/wall_page.py).
+// A pan or zoom by hand holds the view (map._iocHeld) until "follow" is pressed (wall_page).
+function iocHoldOnTouch(map) {
+    const hold = () => {
+        map._iocHeld = true;
+        const button = document.getElementById("wall-follow");
+        if (button) { button.className = "wall-follow held"; }
+    };
+    ["mousedown", "wheel", "touchstart"].forEach(name => map.getContainer().addEventListener(name, hold));
+}
+if (window.L) {
+    L.Map.addInitHook(function () {
+        (window.iocMaps = window.iocMaps || []).push(this);
+        iocHoldOnTouch(this);
+    });
+}
+
 window.ioc = Object.assign({}, window.ioc, {
+    tooltip: function (layer, text, options) { return layer.bindTooltip(iocTextElement(text), options); },
+    popup: function (layer, text, options) { return layer.bindPopup(iocTextElement(text), options); },
     map: {
         divisionStyle: function (feature, context) {
             const selected = context.hideout && context.hideout.selected === feature.properties.code;
@@ -21,7 +124,7 @@ window.ioc = Object.assign({}, window.ioc, {
             const p = feature.properties;
             const lang = (context.hideout && context.hideout.lang) || "zh-CN";
             const name = lang === "en" && p.name_en ? p.name_en : p.name_zh;
-            layer.bindTooltip(name, {permanent: true, direction: "center", className: "division-label"});
+            window.ioc.tooltip(layer, name, {permanent: true, direction: "center", className: "division-label"});
         },
         keyPoint: function (feature, latlng, context) {
             const color = (context.hideout && context.hideout.color) || "#ffffff";
@@ -34,32 +137,50 @@ window.ioc = Object.assign({}, window.ioc, {
             return {color: c, weight: 2, dashArray: "6 4", fillColor: c, fillOpacity: 0.10};
         },
         alertTooltip: function (feature, layer, context) {
-            layer.bindTooltip(feature.properties.headline || "", {sticky: true});
+            window.ioc.tooltip(layer, feature.properties.headline || "", {sticky: true});
         },
         incident: function (feature, latlng, context) {
-            const colors = {P1: "#ff3b3b", P2: "#ff9f1a", P3: "#ffd54f", P4: "#9fb3c8"};
             const p = feature.properties;
-            const r = p.reports > 1 ? 8 : 6;
-            return L.circleMarker(latlng, {radius: r, color: "#0b1220", weight: 1.5,
-                                           fillColor: colors[p.priority] || "#ffd54f", fillOpacity: 0.95});
+            const stale = iocIsStale(p, context.hideout);
+            const fill = stale ? "#5b6678" : IOC_PRIORITY_COLOURS[p.priority] || "#ffd54f";
+            if (p.fresh && p.priority <= 2 && !stale) {  // new P1/P2 pulse (ioc.css .pulse)
+                return L.marker(latlng, {icon: L.divIcon({className: "pulse pulse-p" + p.priority,
+                                                          iconSize: [18, 18]})});
+            }
+            return L.circleMarker(latlng, {radius: p.multi ? 8 : 6, color: "#0b1220", weight: 1.5,
+                                           fillColor: fill, fillOpacity: stale ? 0.5 : 0.95});
+        },
+        // A cluster's number is exactly the incidents it holds; its colour is the most urgent inside.
+        cluster: function (feature, latlng, index, context) {
+            const leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
+            const top = Math.min.apply(null, leaves.map(l => l.properties.priority));
+            const n = feature.properties.point_count;
+            const size = n < 100 ? 34 : n < 1000 ? 42 : 50;
+            const el = L.divIcon({className: "incident-cluster cluster-p" + top, iconSize: [size, size],
+                                  html: ""});
+            const marker = L.marker(latlng, {icon: el});
+            marker.on("add", () => { marker.getElement().textContent = n.toLocaleString(); });
+            return marker;
         },
         incidentTooltip: function (feature, layer, context) {
             const p = feature.properties;
-            const more = p.reports > 1 ? " ×" + p.reports : "";
-            layer.bindTooltip(p.priority + " · " + (p.title || p.category) + more);
+            if (p.cluster) { return; }
+            const names = (context.hideout && context.hideout.categories) || [];
+            window.ioc.tooltip(layer, "P" + p.priority + " · " + (names[p.category] || "") + (p.multi ? " ×" : ""));
         },
         unit: function (feature, latlng, context) {
             return L.circleMarker(latlng, {radius: 5, color: "#ffffff", weight: 2,
-                                           fillColor: "#2979ff", fillOpacity: 1});
+                                           fillColor: IOC_UNIT_COLOURS[feature.properties.status] || "#2979ff",
+                                           fillOpacity: 1});
         },
         unitTooltip: function (feature, layer, context) {
             const p = feature.properties;
-            layer.bindTooltip(p.call_sign + " · " + p.status);
+            window.ioc.tooltip(layer, p.call_sign + " · " + p.status);
         },
         keyPointTooltip: function (feature, layer, context) {
             const p = feature.properties;
             const lang = (context.hideout && context.hideout.lang) || "zh-CN";
-            layer.bindTooltip(lang === "en" && p.name_en ? p.name_en : p.name_zh);
+            window.ioc.tooltip(layer, lang === "en" && p.name_en ? p.name_en : p.name_zh);
         }
     }
 });

@@ -1,6 +1,7 @@
 """The app in headless Chromium: the map draws from the store, speaks both languages, answers clicks."""
 
 import pytest
+from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
 from ioc.city.pack import load_pack
@@ -62,4 +63,39 @@ def test_clicking_a_division_shows_its_facts(dash_duo, city_app):
     dash_duo.wait_for_text_to_equal(".division-name", "虎门镇")
     info = dash_duo.find_element("#division-info").text
     assert "441900121" in info and "838,144" in info
+    assert dash_duo.get_logs() == []
+
+
+XSS = '<img src=x onerror="window.__xss = 1">'
+
+
+def test_feed_text_in_tooltips_is_shown_as_text_and_runs_nothing(dash_duo, city_app, tmp_path):
+    from ioc.store import models
+    from ioc.store.db import transaction
+    from tests.factories import add_incident
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ioc.db'}")
+    code = engine.connect().exec_driver_sql("select code from district limit 1").scalar()
+    incident_id = add_incident(engine, title=XSS, priority="P1", district_code=code, org_code=None,
+                               lon=113.75, lat=23.02)
+    with transaction(engine) as s:
+        unit = s.query(models.Unit).first()
+        unit.call_sign, unit.status, unit.lon, unit.lat = XSS, "EN_ROUTE", 113.76, 23.03
+    dash_duo.start_server(city_app, port=free_port())
+    dash_duo.wait_for_element(".division-label")
+    open_tooltips = lambda: dash_duo.driver.execute_script("""
+        const map = (window.iocMaps || [null]).slice(-1)[0];
+        map.setView([23.02, 113.75], 18, {animate: false});
+        const texts = [];
+        map.eachLayer(l => {
+            const p = l.feature && l.feature.properties;
+            if (p && l.getTooltip() && ((p.priority && p.id === arguments[0]) || p.call_sign === arguments[1])) {
+                l.openTooltip(); texts.push(l.getTooltip().getElement().textContent);
+            }
+        });
+        return texts;""", incident_id, XSS)
+    shown = until(lambda: len(open_tooltips()) == 2 and open_tooltips(), timeout=10)
+    assert "P1 · 刑事治安" in shown and f"{XSS} · EN_ROUTE" in shown
+    assert dash_duo.find_elements(".leaflet-tooltip img") == []
+    assert dash_duo.driver.execute_script("return window.__xss === undefined")
     assert dash_duo.get_logs() == []

@@ -14,7 +14,7 @@ from ioc.chain.actions import PERMISSIONS
 from ioc.errors import ActionRefused, NotFound
 from ioc.i18n import t
 from ioc.read import citymap, events, lists
-from layouts import context
+from layouts import chips, context
 from layouts.timefmt import duration, when
 
 REFRESH_MS = 30_000
@@ -172,7 +172,8 @@ def _pct(value: float | None) -> str:
 
 def _units(incidents, lang: str) -> html.Div:
     units = events.committed_units(context.current().engine, [i.id for i in incidents])
-    body = (html.Ul([html.Li(f"{u.call_sign} · {u.unit_type} · {u.status} · #{u.incident_id}") for u in units],
+    body = (html.Ul([html.Li(f"{u.call_sign} · {_unit_type(u.unit_type, lang)} · {u.status} · #{u.incident_id}")
+                     for u in units],
                     className="points-here")
             if units else html.P(t("events.no_units", lang), className="note"))
     return html.Div(className="event-units", children=[html.H3(t("events.units", lang, n=len(units))), body])
@@ -193,7 +194,13 @@ def _incident_list(incidents, tz, lang: str):
     return [html.H3(t("events.incidents", lang, n=len(incidents))), html.Table(className="feeds-grid", children=[
         html.Thead(head), html.Tbody([html.Tr([
             html.Td(when(i.reported_at, tz, lang)), html.Td(html.Span(i.priority, className=f"prio prio-{i.priority}")),
-            html.Td(i.title or i.type), html.Td(i.status), html.Td(i.address)]) for i in incidents[:200]])])]
+            html.Td(i.title or i.type), html.Td(chips.status(i.status, lang)), html.Td(i.address)])
+            for i in incidents[:200]])])]
+
+
+def _unit_type(kind: str, lang: str) -> str:
+    label = t(f"unit_type.{kind}", lang)
+    return kind if label == f"unit_type.{kind}" else label
 
 
 def close_event(_clicks, event_id, changed, lang):

@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from ioc.chain.outbox import Sender, http_sender, payload_sender
 from ioc.config import FeedSettings, Settings
 from ioc.runtime import Runtime, open_runtime
+from ioc.store.packload import check_pack_loaded
 from ioc.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ def feeds_of(settings: Settings) -> list[FeedSettings]:
 
 
 def open_city(settings: Settings) -> Runtime:
-    """The runtime of this process: store, pack, and every feed it knows (the demo's too)."""
-    return open_runtime(settings, feeds_of(settings))
+    """The runtime of this process: store, pack (loaded into the store), and every feed it knows
+    (the demo's too)."""
+    runtime = open_runtime(settings, feeds_of(settings))
+    check_pack_loaded(runtime.engine, runtime.pack)
+    return runtime
 
 
 def outbox_sender(settings: Settings) -> Sender | None:

@@ -290,3 +290,10 @@ base_url = "{httpserver.url_for('/cad')}"
     [amb] = [u for u in lists.units(engine) if u["id"] == "PRIVATE-AMB-3"]
     assert (amb["registered_by"], amb["org_code"]) == ("fire_cad", "DEPT-HEALTH")  # a 120 call's unit
     assert all(u["registered_by"] is None for u in lists.units(engine) if u["id"] not in ("MUTUAL-AID-7", "PRIVATE-AMB-3"))
+
+
+def test_import_before_the_city_is_loaded_says_what_to_run(cli, tmp_path):
+    assert cli("db", "upgrade").returncode == 0
+    history_feed(cli, tmp_path, ["F1,2024-07-01T08:00:00+08:00,,,,Structure Fire,113.75,23.02"])
+    assert_one_line_error(cli("import", str(tmp_path / "history.csv"), "--feed", "fire_history"),
+                          "not loaded into the store", "city load")

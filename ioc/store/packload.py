@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from pyproj import Geod
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from ioc.city.pack import CityPack, KeyPoint, Unit
 from ioc.errors import UserError
@@ -88,3 +88,14 @@ def _unit_row(unit: Unit, home: KeyPoint | None) -> dict:
     row.update(status="AVAILABLE", lon=home.lon if home else None, lat=home.lat if home else None,
                registered_by=None)  # a unit a feed registered becomes the pack's own once the pack lists it
     return row
+
+
+def check_pack_loaded(engine: Engine, pack: CityPack) -> None:
+    """Raise a one-line ``UserError`` when the pack's divisions are not in the store yet (feeds
+    and imports would otherwise fail deep inside on a foreign key)."""
+    codes = [d.code for d in pack.divisions()]
+    with transaction(engine) as session:
+        found = session.scalar(select(func.count()).select_from(models.District)
+                               .where(models.District.code.in_(codes)))
+    if not found:
+        raise UserError(f"the city pack {pack.name} is not loaded into the store; run `python -m ioc city load`")

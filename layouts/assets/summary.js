@@ -23,7 +23,7 @@ window.ioc = Object.assign({}, window.ioc, {
             const name = h.lang === "en" && p.name_en ? p.name_en : p.name_zh;
             const v = (h.values || {})[p.code];
             const shown = v === undefined || v === null ? "–" : (v * 100).toFixed(1) + " %";
-            layer.bindTooltip(name + " · " + h.metric + " " + shown, {sticky: true});
+            window.ioc.tooltip(layer, name + " · " + h.metric + " " + shown, {sticky: true});  // as text, like every tooltip
         }
     }
 });

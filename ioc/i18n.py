@@ -639,6 +639,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "events.col.title": ("内容", "What"),
     "events.col.status": ("状态", "Status"),
     "events.col.address": ("地址", "Address"),
+    # wall rotation / shading / heat, demo and event form (issues 8, 10)
+    # (end of that block)
+    # sources: fusion per feed, linked reports, city init names (issue 11)
+    # (end of that block)
+    # security and reliability: API errors, throttling (issue 13)
+    # (end of that block)
+    # city replay (/replay, issue 14)
+    # (end of that block)
+    # anomalies and triage (issue 14)
+    # (end of that block)
+    # speed: board paging, search (issue 12)
+    # (end of that block)
     # wall screen (layouts/wall_page.py) and the map's incident tooltips
     "nav.wall": ("大屏", "Wall"),
     "wall.follow": ("跟随", "Follow"),

@@ -648,6 +648,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # city replay (/replay, issue 14)
     # (end of that block)
     # anomalies and triage (issue 14)
+    "triage.reason.place": ("文中有“{phrase}”", "'{phrase}' in the text"),
+    "triage.reason.place_in": ("文中有“{phrase}”（{division}）", "'{phrase}' in the text ({division})"),
+    "triage.reason.category": ("“{phrase}” → {category}", "'{phrase}' → {category}"),
+    "triage.reason.sep": ("；", "; "),
+    "triage.reason.none": ("文中没有可识别的地名或事项", "nothing in the text names a place or a matter"),
     # (end of that block)
     # speed: board paging, search (issue 12)
     # (end of that block)

@@ -653,6 +653,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "triage.reason.category": ("“{phrase}” → {category}", "'{phrase}' → {category}"),
     "triage.reason.sep": ("；", "; "),
     "triage.reason.none": ("文中没有可识别的地名或事项", "nothing in the text names a place or a matter"),
+    "inc.triage": ("智能分拨建议", "Triage suggests"),
+    "inc.triage_owner": ("主办：{org}", "Owner: {org}"),
+    "inc.act.triage_accept": ("采纳建议", "Accept"),
+    "inc.act.reclassify": ("更正属地和类别", "Correct division and category"),
+    "inc.division_label": ("属地", "Division"),
+    "inc.category_label": ("类别", "Category"),
+    "inc.reclassify_pick": ("请先选择属地或类别", "Choose a division or a category first"),
+    "duty.event.reclassified": ("更正属地和类别", "division and category set"),
     # (end of that block)
     # speed: board paging, search (issue 12)
     # (end of that block)

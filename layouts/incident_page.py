@@ -378,7 +378,7 @@ def act(_acts, _rows, _tick, iid, version, values, lang):
     except NotFound:
         return message, dash.no_update, dash.no_update, dash.no_update
     if trigger == "inc-tick" and detail["version"] == version:
-        hidden = dash.no_update
+        hidden = [dash.no_update] * len(ctx.outputs_list[3])  # a wildcard output wants one per button
     else:
         hidden = [not shown(o["id"]["action"], detail["status"], actor) for o in ctx.outputs_list[3]]
     return message, body(detail, lang, actor), detail["version"], hidden

@@ -17,7 +17,7 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
-from ioc.compose import configure_logging, open_city, outbox_sender, schedule_briefing
+from ioc.compose import configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
@@ -96,6 +96,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
     schedule_briefing(scheduler, runtime)
+    schedule_anomalies(scheduler, runtime)
     scheduler.start()
     log.info("worker polling %d feeds", len(runners))
     return scheduler

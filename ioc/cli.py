@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from ioc.compose import configure_logging, open_city, outbox_sender, schedule_briefing
+from ioc.compose import configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing
 from ioc.config import GEODATA_DIR, Settings, load_settings
 from ioc.errors import UserError
 
@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--format", choices=["pdf", "png"], default="pdf")
     brief.add_argument("--lang", choices=["zh-CN", "en"], help="default [web] language")
     brief.add_argument("--out", type=Path, required=True, help="file to write")
+
+    tri = _cmd(sub, "triage", cmd_triage, "suggest each row's division and category from its free text (智能分拨)")
+    tri.add_argument("file", type=Path, help="a CSV file (UTF-8 or GBK) with a header row")
+    tri.add_argument("--text-column", required=True, help="the column holding the citizen's words")
+    tri.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
+    tri.add_argument("--lang", choices=["zh-CN", "en"], help="language of the reasons (default [web] language)")
 
     serve = _cmd(sub, "serve", cmd_serve, "run the web app (use gunicorn app:server in production)")
     serve.add_argument("--host", help="listen address (default from [web] host)")
@@ -405,6 +411,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(settings))
     schedule_briefing(scheduler, runtime)
+    schedule_anomalies(scheduler, runtime)
     log.info("worker polling %d feeds: %s", len(runners), ", ".join(r.feed.name for r in runners))
     try:
         scheduler.start()
@@ -507,6 +514,49 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             out.close()
     if args.out:
         print(f"wrote {len(rows)} {args.what} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+
+    from feeds.base import decode_text
+    from ioc.city import triage
+    from ioc.city.pack import load_pack
+
+    try:
+        text = decode_text(args.file.read_bytes())
+    except OSError as exc:
+        raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = reader.fieldnames or []
+    if args.text_column not in columns:
+        raise UserError(f"{args.file} has no column {args.text_column!r} "
+                        f"(its columns: {', '.join(columns) or 'none'}); name one with --text-column")
+    pack = load_pack(settings.city.pack_dir())
+    reader_of = triage.for_pack(pack)
+    lang = args.lang or settings.web.language
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    if not args.json:
+        out.writerow(["row", "division_code", "division", "category", "department", "reason"])
+    counts = {"rows": 0, "division": 0, "category": 0}
+    for n, row in enumerate(reader, start=1):
+        s = reader_of.suggest(row.get(args.text_column) or "")
+        counts["rows"] += 1
+        counts["division"] += s.division is not None
+        counts["category"] += s.category is not None
+        names = reader_of.names.get(s.division or "", ("", ""))
+        division = (names[1] or names[0]) if lang == "en" else names[0]
+        reason = triage.explain(s, lang, reader_of.names)
+        if args.json:
+            print(json.dumps({"row": n, "division_code": s.division, "division": division or None,
+                              "category": s.category, "department": s.org, "reason": reason}, ensure_ascii=False))
+        else:
+            out.writerow([n, s.division or "", division, s.category or "", s.org or "", reason])
+        if n % 5000 == 0:
+            print(f"... {n:,} rows", file=sys.stderr)
+    print(f"triaged {counts['rows']:,} rows: {counts['division']:,} with a division, "
+          f"{counts['category']:,} with a category", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from ioc.chain.outbox import Sender, http_sender, payload_sender
 from ioc.config import FeedSettings, Settings
@@ -76,3 +77,24 @@ def schedule_briefing(scheduler: BaseScheduler, runtime: Runtime) -> None:
     scheduler.add_job(write_yesterday, CronTrigger(hour=runtime.settings.briefing.hour, minute=0, timezone=tz),
                       id="briefing", name="briefing", replace_existing=True, max_instances=1, coalesce=True,
                       misfire_grace_time=3600)
+
+
+ANOMALY_SCAN_MINUTES = 5
+
+
+def schedule_anomalies(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """Every few minutes, flag the divisions × categories far above their usual count for this hour
+    and the last (``ioc.read.anomalies``; added here for the same reason as the briefing)."""
+    from ioc.read import anomalies
+
+    tz = runtime.pack.manifest.timezone
+
+    def scan() -> None:
+        try:
+            anomalies.scan(runtime.engine, tz)
+        except Exception:  # a failed scan must not stop the worker; the log says why
+            log.exception("anomaly scan failed")
+
+    scheduler.add_job(scan, IntervalTrigger(minutes=ANOMALY_SCAN_MINUTES), id="anomalies", name="anomalies",
+                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=300,
+                      next_run_time=utcnow())

@@ -648,6 +648,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # city replay (/replay, issue 14)
     # (end of that block)
     # anomalies and triage (issue 14)
+    "triage.reason.place": ("文中有“{phrase}”", "'{phrase}' in the text"),
+    "triage.reason.place_in": ("文中有“{phrase}”（{division}）", "'{phrase}' in the text ({division})"),
+    "triage.reason.category": ("“{phrase}” → {category}", "'{phrase}' → {category}"),
+    "triage.reason.sep": ("；", "; "),
+    "triage.reason.none": ("文中没有可识别的地名或事项", "nothing in the text names a place or a matter"),
+    "anomaly.this_hour": ("{where} {what} 本小时{n}起，平时{usual}起", "{where} {what} {n} this hour, usual {usual}"),
+    "anomaly.at_hour": ("{where} {what} {day} {hour} {n}起，平时{usual}起",
+                        "{where} {what} {n} at {hour} on {day}, usual {usual}"),
+    "anomaly.flag": ("异常", "Spike"),
+    "summary.anomalies": ("异常波动（与前四周同一时段相比）", "Anomalies (against the same hour of the last four weeks)"),
+    "summary.no_anomalies": ("本期没有异常波动。", "No anomalies in this period."),
+    "inc.triage": ("智能分拨建议", "Triage suggests"),
+    "inc.triage_owner": ("主办：{org}", "Owner: {org}"),
+    "inc.act.triage_accept": ("采纳建议", "Accept"),
+    "inc.act.reclassify": ("更正属地和类别", "Correct division and category"),
+    "inc.division_label": ("属地", "Division"),
+    "inc.category_label": ("类别", "Category"),
+    "inc.reclassify_pick": ("请先选择属地或类别", "Choose a division or a category first"),
+    "duty.event.reclassified": ("更正属地和类别", "division and category set"),
     # (end of that block)
     # speed: board paging, search (issue 12)
     # (end of that block)

@@ -17,11 +17,12 @@ import dash
 import dash_leaflet as dl
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from ioc.chain import dispatch, sla, workflow, workorders
+from ioc.chain import dispatch, reclassify, sla, workflow, workorders
 from ioc.chain.actions import PERMISSIONS, Actor
 from ioc.errors import ActionRefused, NotFound, UserError
 from ioc.i18n import t
 from ioc.read import citymap, incident_view
+from ioc.records import CATEGORIES
 from layouts import chips, context
 from layouts.context import current
 
@@ -42,6 +43,7 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cancel": ("incident.cancel", workflow.MOVES["cancel"].sources),
     "reopen": ("incident.resolve", workflow.MOVES["reopen"].sources),
     "note": ("incident.note", ()),  # any status
+    "reclassify": ("incident.reclassify", workflow.OPEN),
     "satisfaction": ("incident.satisfaction", ("closed",)),
 }
 ORDER_ACTIONS = {  # work-order action: statuses it starts from
@@ -103,6 +105,7 @@ def body(d: dict[str, Any], lang: str, actor: Actor | None) -> list:
             _small_map(d, lang),
         ]),
         html.P(d["description"], className="inc-description") if d["description"] else None,
+        _triage(d, lang, actor),
         html.H2(t("inc.clocks", lang)),
         html.Div(className="clocks", children=[_clock(c, lang) for c in d["clocks"]]),
         _supervisions(d["supervisions"], lang),
@@ -115,6 +118,23 @@ def body(d: dict[str, Any], lang: str, actor: Actor | None) -> list:
         html.H2(t("inc.timeline", lang)),
         html.Ol(className="timeline", children=[_event(e, lang) for e in reversed(d["timeline"])]),
     ]
+
+
+def _triage(d: dict[str, Any], lang: str, actor: Actor | None):
+    """What the citizen's words suggest (智能分拨), why, and the one click that takes it."""
+    s = d.get("triage")
+    if not s:
+        return None
+    zh, en = s["division_names"]
+    what = [(en if lang == "en" and en else zh) or "—", t(f"category.{s['category']}", lang)]
+    accept = may(actor, "incident.reclassify") and d["status"] in workflow.OPEN
+    return html.Div(className="inc-triage", id="inc-triage", children=[
+        html.Strong(t("inc.triage", lang)), " ",
+        html.Span(" · ".join(what), className="triage-what"),
+        html.Span(t("inc.triage_owner", lang, org=s["org"]), className="triage-owner") if s["org"] else None,
+        html.Div(s["reason"][lang], className="triage-reason"),
+        _row_button("triage_accept", d["id"], d["version"], lang) if accept else None,
+    ])
 
 
 def _small_map(d: dict[str, Any], lang: str):
@@ -251,6 +271,14 @@ def action_panel(d: dict[str, Any], lang: str, actor: Actor | None) -> list:
                     o["name_en"] if lang == "en" and o["name_en"] else o["name_zh"])} for o in orgs])),
             _field("due", t("inc.due_label", lang), dcc.Input(id=field("due"), className="field")),
         ]
+    if may(actor, "incident.reclassify"):
+        fields += [
+            _field("division", t("inc.division_label", lang), dcc.Dropdown(id=field("division"), options=[
+                {"value": o["code"], "label": o["name_en"] if lang == "en" and o["name_en"] else o["name_zh"]}
+                for o in incident_view.division_options(current().engine)])),
+            _field("category", t("inc.category_label", lang), dcc.Dropdown(id=field("category"), options=[
+                {"value": c, "label": t(f"category.{c}", lang)} for c in CATEGORIES])),
+        ]
     if may(actor, "incident.merge"):
         fields.append(_field("merge", t("inc.merge_label", lang), dcc.Input(id=field("merge"), className="field")))
     if may(actor, "incident.satisfaction"):
@@ -293,9 +321,17 @@ def _call(action: str, actor: Actor, iid: int, version: int, form: dict[str, Any
         "cancel": lambda: workflow.cancel(e, actor, iid, version, form["reason"] or ""),
         "reopen": lambda: workflow.reopen(e, actor, iid, version, form["reason"] or ""),
         "note": lambda: workflow.add_note(e, actor, iid, form["note"] or ""),
+        "reclassify": lambda: _reclassify(actor, iid, version, form, lang),
         "satisfaction": lambda: workflow.record_satisfaction(e, actor, iid, version, form["satisfaction"] or ""),
     }
     return calls[action]()
+
+
+def _reclassify(actor: Actor, iid: int, version: int, form: dict[str, Any], lang: str) -> Any:
+    if not form["division"] and not form["category"]:
+        raise ActionRefused(t("inc.reclassify_pick", lang))
+    return reclassify.reclassify(current().engine, actor, iid, version, current().pack, form["division"] or None,
+                                 form["category"] or None)
 
 
 def _call_row(action: str, actor: Actor, key: int, version: int, form: dict[str, Any]) -> Any:
@@ -303,6 +339,7 @@ def _call_row(action: str, actor: Actor, key: int, version: int, form: dict[str,
     reason = form["reason"] or ""
     calls: dict[str, Callable[[], Any]] = {
         "split": lambda: workflow.split(e, actor, key, version),
+        "triage_accept": lambda: reclassify.accept_suggestion(e, actor, key, version, current().pack),
         "order_verify": lambda: workorders.verify_and_close(e, actor, key, version, form["note"] or ""),
         "order_send_back": lambda: workorders.send_back(e, actor, key, version, reason),
         "order_withdraw": lambda: workorders.withdraw(e, actor, key, version, reason),
@@ -322,7 +359,7 @@ def act(_acts, _rows, _tick, iid, version, values, lang):
     rt, actor = current(), context.actor()
     message = dash.no_update
     if trigger != "inc-tick":
-        form = dict.fromkeys(("note", "reason", "orgs", "due", "merge", "satisfaction"))
+        form = dict.fromkeys(("note", "reason", "orgs", "due", "merge", "satisfaction", "division", "category"))
         form |= {state["id"]["name"]: value for state, value in zip(ctx.states_list[2], values, strict=True)}
         action = trigger["action"]
         try:
@@ -341,7 +378,7 @@ def act(_acts, _rows, _tick, iid, version, values, lang):
     except NotFound:
         return message, dash.no_update, dash.no_update, dash.no_update
     if trigger == "inc-tick" and detail["version"] == version:
-        hidden = dash.no_update
+        hidden = [dash.no_update] * len(ctx.outputs_list[3])  # a wildcard output wants one per button
     else:
         hidden = [not shown(o["id"]["action"], detail["status"], actor) for o in ctx.outputs_list[3]]
     return message, body(detail, lang, actor), detail["version"], hidden

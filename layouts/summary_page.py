@@ -18,7 +18,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from ioc.errors import UserError
 from ioc.i18n import t
-from ioc.read import briefing, citymap, summary
+from ioc.read import anomalies, briefing, citymap, summary
 from layouts.context import current
 
 MIN_SAMPLE = 10
@@ -132,6 +132,7 @@ def render(start: str | None, end: str | None, compare: str, metric: str, divisi
             _heat(engine, period, division, lang),
             _recurring(engine, period, division, division_names, lang),
         ]),
+        anomaly_panel(engine, period, division, lang),
         _briefings(rt, period, lang),
     ]
     return body, _crumbs(period, division, division_names, lang), ""
@@ -298,6 +299,17 @@ def _recurring(engine, period: summary.Period, division: str | None, division_na
         html.H3(t("summary.recurring", lang)),
         html.Table(className="rank-table", children=[html.Tbody(body)]) if body
         else html.P(t("summary.no_recurring", lang), className="empty-note"),
+    ])
+
+
+def anomaly_panel(engine, period: summary.Period, division: str | None, lang: str) -> html.Div:
+    """The period's spikes against the same hour of the four weeks before (ioc.read.anomalies)."""
+    tz = str(period.tz)
+    flags = anomalies.flags(engine, period.frm, period.to, division)
+    return html.Div(className="panel", id="anomalies", children=[
+        html.H3(t("summary.anomalies", lang)),
+        html.Ul([html.Li(anomalies.describe(f, lang, tz)) for f in flags], className="anomaly-list") if flags
+        else html.P(t("summary.no_anomalies", lang), className="empty-note"),
     ])
 
 

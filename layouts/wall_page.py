@@ -20,7 +20,7 @@ from shapely.geometry import shape
 
 from ioc.errors import NotFound
 from ioc.i18n import t
-from ioc.read import lists, wall
+from ioc.read import anomalies, lists, wall
 from layouts import context, map_page
 from layouts.context import current
 
@@ -164,10 +164,10 @@ def _busiest(rows: list[dict], lang: str) -> list:
                      html.Span(f"{r['open']:,}", className="num")]) for r in rows]
 
 
-def _ticker(rows: list[dict], lang: str, tz: str) -> list:
-    if not rows:
+def _ticker(rows: list[dict], lang: str, tz: str, flags: list[dict] = ()) -> list:
+    if not rows and not flags:
         return [html.Span(t("wall.no_urgent", lang), className="note")]
-    items = []
+    items = [_anomaly_item(f, lang, tz) for f in flags]
     for r in rows:
         where = r["division_en"] if lang == "en" and r["division_en"] else r["division_zh"]
         when = r["reported_at"].astimezone(ZoneInfo(tz)).strftime("%H:%M")
@@ -178,6 +178,14 @@ def _ticker(rows: list[dict], lang: str, tz: str) -> list:
             html.Span(where or "", className="where"),
         ]))
     return items
+
+
+def _anomaly_item(flag: dict, lang: str, tz: str) -> html.Span:
+    """A spike against the usual count of the hour (ioc.read.anomalies), ahead of the P1/P2 items."""
+    return html.Span(className="ticker-item anomaly", children=[
+        html.Span(t("anomaly.flag", lang), className="flag"),
+        html.Span(anomalies.describe(flag, lang, tz), className="title"),
+    ])
 
 
 def _signal(alerts: list[dict], lang: str) -> list:
@@ -212,7 +220,8 @@ def refresh_panels(version: dict | None, lang_holder: dict):
         _tiles(wall.tiles(rt.engine, tz, now), lang) if due["tiles"] else dash.no_update,
         _trend_patch(wall.trend(rt.engine, now), tz) if due["trend"] else dash.no_update,
         _busiest(wall.busiest_divisions(rt.engine), lang) if due["busiest"] else dash.no_update,
-        _ticker(wall.newest_urgent(rt.engine, TICKER_SIZE), lang, tz) if due["ticker"] else dash.no_update,
+        _ticker(wall.newest_urgent(rt.engine, TICKER_SIZE), lang, tz, anomalies.current(rt.engine, tz, now))
+        if due["ticker"] else dash.no_update,
         _signal(wall.signal(rt.engine, now), lang) if due["signal"] else dash.no_update,
         _feeds(wall.feeds(rt.engine, rt.feeds, now), lang) if due["feeds"] else dash.no_update,
     )

@@ -120,3 +120,28 @@ def audits(engine, target_type: str, target_id) -> list[models.Audit]:
         return list(s.scalars(select(models.Audit).where(models.Audit.target_type == target_type,
                                                          models.Audit.target_id == str(target_id))
                               .order_by(models.Audit.id)))
+
+
+# --- triage (智能分拨) ----------------------------------------------------------------------------
+
+SMALL_TRIAGE = """
+[places]
+"幸福村" = "T02"
+
+[categories.noise]
+department = "town"
+phrases = ["噪音", "扰民", "吵"]
+
+[categories.crime]
+department = "DEPT-POLICE"
+phrases = ["被偷", "小偷"]
+
+[categories.construction]
+department = "town"
+phrases = ["施工", "工地"]
+"""
+
+
+def write_small_triage(pack) -> None:
+    """Give the small pack a triage.toml: 幸福村 is in 乙镇 (T02); noise, crime and construction phrases."""
+    (pack.path / "triage.toml").write_text(SMALL_TRIAGE, encoding="utf-8")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feeds.simulator.geography import Place, pick
+from ioc.city.names import short_name
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,27 @@ SERVICES: tuple[Service, ...] = (
     Service("help", "群众求助", "help", "{town}", "求助", "生活困难等求助"),
 )
 SERVICE_BY_CATEGORY = {s.category: s for s in SERVICES}
+# Some callers are not put through a service at all: the operator types what they say, with no
+# service code and no map point (the IOC's triage suggests where and what from the words).
+FREE_TEXT_SHARE = 0.12
+FREE_TEXT = {
+    "noise": "{place}这边晚上一直有人放音响，吵得睡不着",
+    "construction": "{place}的工地半夜还在打桩施工",
+    "garbage": "{place}路边垃圾好几天没人清理，很臭",
+    "road_damage": "{place}路面有个大坑，电动车经过很危险",
+    "street_light": "{place}这段路灯不亮好几天了，晚上黑漆漆的",
+    "pollution": "{place}有工厂排放废气，气味很刺鼻",
+    "street_vending": "{place}门口有流动摊贩摆摊，占了人行道",
+    "traffic_jam": "{place}每天早上堵车很严重，红绿灯时间太短",
+    "illegal_construction": "{place}有人在楼顶违章搭建铁皮房",
+    "waterlogging": "{place}下雨后积水到膝盖，车都过不去",
+    "fallen_tree": "{place}有棵大树倒了，挡住了半边路",
+    "help": "我家老人在{place}附近走失了，请帮忙找一找",
+    "complaint": "投诉{place}一家商铺乱收费，态度还很差",
+    "consultation": "请问在{place}怎么办理居住证，需要什么材料",
+    "suggestion": "建议在{place}增设一个公交站，方便上下班",
+}
+UNSTATED = Service("", "", "other", "东莞市12345政务服务便民热线中心", "", "")
 ANSWERED_ON_CALL = frozenset({"consult", "suggest"})
 CONTACT_CHANNELS = {"电话": .75, "微信": .15, "网站": .06, "i莞家": .04}
 
@@ -64,6 +86,7 @@ class HotlineRequest:
     stage: str = "受理"
     updated: float = 0.0
     notes: str = ""
+    meant: str = ""  # the category a caller in their own words meant (the service says none)
 
     @property
     def expected(self) -> float:
@@ -74,12 +97,17 @@ def new_request(world: Any, rng: random.Random, category: str, t: float, number:
     """A 12345 contact at ``t`` and its way to closure."""
     service = SERVICE_BY_CATEGORY.get(category) or SERVICE_BY_CATEGORY["complaint"]
     place = world.places.report_place(rng, category, near_flood_point=0.6)
+    free = service.category in FREE_TEXT and rng.random() < FREE_TEXT_SHARE
+    description = _in_own_words(rng, service.category, place) if free else \
+        f"市民来电反映：{place.address}{service.description}问题，请尽快处理。"
     request = HotlineRequest(
-        id=f"{number}", service=service, requested=t, place=place,
-        description=f"市民来电反映：{place.address}{service.description}问题，请尽快处理。",
+        id=f"{number}", service=UNSTATED if free else service, requested=t, place=place, description=description,
         agency=service.agency.replace("{town}", f"{place.division.name_zh}办事处"),
-        channel=pick(rng, CONTACT_CHANNELS), has_location=rng.random() < 0.95, updated=t,
+        channel=pick(rng, CONTACT_CHANNELS), has_location=not free and rng.random() < 0.95, updated=t,
     )
+    if free:
+        request.meant = service.category
+        request.place = Place(lon=place.lon, lat=place.lat, division=place.division, address="")
     world.at(t, f"req|{request.id}", world.requested, request)
     if service.code in ANSWERED_ON_CALL:
         done = t + rng.uniform(180, 900)
@@ -90,6 +118,13 @@ def new_request(world: Any, rng: random.Random, category: str, t: float, number:
     done = dispatched + min(rng.lognormvariate(2.2, 0.8), 47.0) * HOUR
     world.at(done, f"req|{request.id}|close", _close, world, request, done, f"已办结：{request.agency}已处理并回复市民")
     return request
+
+
+def _in_own_words(rng: random.Random, category: str, place: Place) -> str:
+    """What a caller says, naming the town in full (长安镇) or short (长安), or a road in it."""
+    town = place.division.name_zh
+    where = rng.choice([town, short_name(town), f"{short_name(town)}{place.address.removeprefix('东莞市' + town)}"])
+    return FREE_TEXT[category].format(place=where)
 
 
 def _stage(world: Any, request: HotlineRequest, t: float, stage: str) -> None:

@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incident.split": frozenset({"operator", "duty_officer", "admin"}),
     "incident.satisfaction": frozenset({"operator", "duty_officer", "admin"}),
     "incident.note": frozenset({"operator", "duty_officer", "admin"}),
+    "incident.reclassify": frozenset({"operator", "duty_officer", "admin"}),
     "incident.supervise": frozenset({"duty_officer", "leader", "admin"}),
     "work_order.create": frozenset({"duty_officer", "admin"}),
     "work_order.handle": frozenset({"handler", "admin"}),

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from ioc.chain import dispatch, sla
 from ioc.chain.actions import Actor
 from ioc.chain.links import link
+from ioc.city import triage
 from ioc.city.geo import DivisionIndex, grid_codes, to_wgs84_arrays
 from ioc.city.pack import CityPack
 from ioc.config import FeedSettings
@@ -58,6 +59,8 @@ UNIT_ID_MAX = 40  # the store's unit id column
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
                         "lon", "lat", "location_flag", "district_code", "grid_code", "org_code", "reported_at",
                         "closed_at", "extra")
+# What a duty officer's reclassification (ioc.chain.reclassify) decides, and a source update leaves alone.
+RECLASSIFIED_FIELDS = ("category", "district_code", "org_code", "grid_code")
 
 
 @dataclass
@@ -405,6 +408,10 @@ def _closed_as_history(ctx: FeedContext, record: IncidentRecord, report: BatchRe
 
 
 def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) -> dict[str, Any]:
+    extra = {**record.extra, **({"source_status": record.source_status} if record.source_status else {})}
+    suggestion = _triage(ctx, record, place)
+    if suggestion:
+        extra["triage"] = suggestion.as_dict()
     return {
         "channel": record.channel, "category": record.category, "type": record.type,
         "priority": record.priority, "status": record.status, "title": record.title or record.type,
@@ -413,8 +420,18 @@ def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) ->
         "grid_code": record.extra.get("grid_code") or place.grid,  # the source's own grid when it has one
         "org_code": route(ctx.pack, record.category, place.district),
         "reported_at": record.reported_at, "closed_at": record.closed_at,
-        "extra": {**record.extra, **({"source_status": record.source_status} if record.source_status else {})},
+        "extra": extra,
     }
+
+
+def _triage(ctx: FeedContext, record: IncidentRecord, place: _Place) -> triage.Suggestion:
+    """For a report with no place or no category: what its words suggest (shown to the duty
+    officer to accept or correct; the report itself keeps what the source said)."""
+    no_place, no_category = place.district is None, record.category == "other"
+    if not (no_place or no_category):
+        return triage.Suggestion()
+    text = " ".join(x for x in (record.title, record.description, record.address) if x)
+    return triage.for_pack(ctx.pack).suggest(text).only(division=no_place, category=no_category)
 
 
 def route(pack: CityPack, category: str, district: str | None) -> str | None:
@@ -459,7 +476,14 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
                      report: BatchReport) -> None:
     changed: dict[str, Any] = {}
     status = values.pop("status")
+    if (incident.extra or {}).get("reclassified"):
+        # A duty officer set the division and category by hand: the source's next word keeps them.
+        values = {k: v for k, v in values.items() if k not in RECLASSIFIED_FIELDS}
+        values["extra"] = {**values["extra"], **{k: incident.extra[k] for k in ("reclassified", "triage")
+                                                 if k in incident.extra}}
     for name in INCIDENT_COPY_FIELDS:
+        if name not in values:
+            continue
         if name == "closed_at" and values[name] is None:
             continue  # a source that gives no close time does not take back one we have (a history close)
         if getattr(incident, name) != values[name]:

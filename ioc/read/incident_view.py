@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from ioc.chain import sla
+from ioc.city import triage
 from ioc.city.pack import CityPack
 from ioc.read import lists
 from ioc.store import models
@@ -41,7 +42,24 @@ def view(engine: Engine, incident_id: int, now: datetime | None = None,
         names = {c: (zh, en) for c, zh, en in session.execute(select(models.District.code, models.District.name_zh,
                                                                      models.District.name_en))}
     detail["division_names"] = names.get(detail["district_code"] or "", (None, None))
+    detail["triage"] = suggestion(detail, names)
     return detail
+
+
+def suggestion(detail: dict[str, Any], names: dict[str, tuple[str, str]]) -> dict[str, Any] | None:
+    """The triage suggestion stored at ingest (ioc.city.triage), with its reasons in both languages
+    and whether it is still open: None once the incident has what it suggests, or was reclassified."""
+    extra = detail.get("extra") or {}
+    s = triage.Suggestion.of(extra.get("triage"))
+    if not s or extra.get("reclassified"):
+        return None
+    division = s.division or detail["district_code"]
+    category = s.category or detail["category"]
+    if (division, category) == (detail["district_code"], detail["category"]):
+        return None
+    return {"division": division, "category": category, "org": s.org,
+            "division_names": names.get(division or "", (None, None)),
+            "reason": {lang: triage.explain(s, lang, names) for lang in ("zh-CN", "en")}}
 
 
 def _clock(name: str, started: datetime, due: datetime | None, met: Any, now: datetime,

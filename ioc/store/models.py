@@ -512,5 +512,42 @@ class ChangeCounter(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# --- anomalies against the baseline (ioc.read.anomalies) and triage feedback (ioc.chain.reclassify) ----
+
+
+class Anomaly(Base):
+    """A division × category whose count in one city hour stands far above the same hour of the
+    week over the previous weeks; rewritten by each scan of that hour."""
+
+    __tablename__ = "anomaly"
+    __table_args__ = (UniqueConstraint("hour_start", "district_code", "category"), Index(None, "hour_start"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hour_start: Mapped[datetime]
+    district_code: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer)
+    usual: Mapped[float] = mapped_column(Float)  # the median of the same hour in the baseline weeks
+    baseline: Mapped[list[Any]] = mapped_column(JSON, default=list)  # those weeks' counts, newest first
+    p_value: Mapped[float] = mapped_column(Float)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TriagePhrase(Base):
+    """How often a triage phrase's suggestion was accepted or corrected by a duty officer, and to
+    what: the list of phrases of ``triage.toml`` worth fixing."""
+
+    __tablename__ = "triage_phrase"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # "category" or "division"
+    phrase: Mapped[str] = mapped_column(String(100), primary_key=True)
+    suggested: Mapped[str] = mapped_column(String(40), primary_key=True)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    corrected: Mapped[int] = mapped_column(Integer, default=0)
+    corrected_to: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # value → times
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # What changed since a screen last looked: incidents written after a time.
 Index(None, Incident.updated_at)

@@ -256,13 +256,16 @@ def test_open311_follows_georeport_v2(sim, divisions):
         assert len(rows) > 100
         for row in rows:
             assert REQUEST_FIELDS <= set(row)
-            assert row["status"] in ("open", "closed") and row["service_code"] in codes
+            assert row["status"] in ("open", "closed") and row["service_code"] in (codes | {""})
+            if not row["service_code"]:  # a caller in their own words: no service, no point, no address
+                assert row["lat"] is None and row["address"] == "" and row["description"]
             requested = datetime.fromisoformat(row["requested_datetime"])
             assert end - timedelta(hours=2) <= requested <= end
             assert datetime.fromisoformat(row["updated_datetime"]) >= requested
             if row["lat"] is not None:
                 assert divisions.locate(*to_wgs84(row["long"], row["lat"], "bd09")) is not None
         assert Counter(r["status"] for r in rows)["closed"] > 0
+        assert 0 < sum(not r["service_code"] for r in rows) < len(rows) / 4
         pages = [client.get(f"{base}/requests.json", params={**window, "page": p, "page_size": 40}).json()
                  for p in (1, 2)]
         assert [r["service_request_id"] for r in pages[0] + pages[1]] == [r["service_request_id"] for r in rows[:80]]
@@ -627,6 +630,14 @@ def test_12345_closures_reach_the_store_through_the_updated_window(pack, tmp_pat
         cursor = poll_all(None)
         first_seen_open = still_open()
         assert len(first_seen_open) > 50
+        # Callers in their own words come with no place and no category; triage suggests both.
+        with transaction(engine) as s:
+            unstated = [i for i in s.scalars(select(models.Incident).where(models.Incident.source == feed.name,
+                                                                            models.Incident.category == "other"))]
+        meant = {r.id: (r.place.division.code, r.meant) for r in handle.world.requests}
+        assert unstated and all(i.district_code is None for i in unstated)
+        assert all((i.extra["triage"]["division"], i.extra["triage"]["category"]) == meant[i.external_id]
+                   for i in unstated)
         handle.world.advance(26)  # a day later most of those requests have been answered
         poll_all(cursor)
         assert len(still_open(first_seen_open)) < len(first_seen_open) / 2

@@ -1,14 +1,14 @@
 """Anomaly flags (a division × category far above its usual count for the hour of the week) and
 the triage phrases' accepted / corrected counts.
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None

@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="from this time (ISO 8601; city time when no offset)")
     export.add_argument("--until", help="before this time (ISO 8601)")
     export.add_argument("--q", help="text search (incidents)")
+    export.add_argument("--include-linked", action="store_true",
+                        help="incidents: linked (fused) reports too, each with its incident's parent_id")
     export.add_argument("--by", choices=["category", "channel", "division", "org", "hour"], default="division",
                         help="grouping for kpis")
     export.add_argument("--active", action="store_true", help="alerts in force only")

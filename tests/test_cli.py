@@ -167,6 +167,19 @@ def test_export_for_leaders_and_scripts(ready, tmp_path):
     assert groups == {"crime": 3, "fire": 3}
     assert_one_line_error(ready("export", "incidents", "--since", "last tuesday"), "--since")
 
+    hotline = FeedContext.for_feed("hotline", "open311", "wgs84", runtime.pack)  # citizens' reports fuse
+    reports = [RawItem(f"h{n}", json.dumps({
+        "external_id": f"h{n}", "channel": "12345", "category": "waterlogging", "lon": 113.75, "lat": 23.02,
+        "reported_at": f"2026-07-01T10:{10 * n:02d}:00+08:00"})) for n in range(3)]
+    ingest_batch(runtime.engine, hotline, reports, lambda item: [IncidentRecord(**json.loads(item.payload))])
+    plain = json.loads(ready("export", "incidents", "--format", "json", "--category", "waterlogging").stdout)
+    assert [(i["external_id"], i["report_count"]) for i in plain] == [("h0", 3)]
+    linked = ready("export", "incidents", "--format", "json", "--category", "waterlogging", "--include-linked")
+    assert linked.returncode == 0, linked.stderr
+    got = {i["external_id"]: i for i in json.loads(linked.stdout)}
+    assert sorted(got) == ["h0", "h1", "h2"]
+    assert got["h1"]["parent_id"] == got["h2"]["parent_id"] == got["h0"]["id"] and got["h1"]["status"] == "fused"
+
 
 def history_feed(ready, tmp_path, rows: list[str]) -> str:
     """A csv feed reading a fire department's history export that has no status column."""

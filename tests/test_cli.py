@@ -79,9 +79,11 @@ def test_import_replaces_outlines_in_pack_and_store(ready, tmp_path):
 def test_city_init_gives_a_pack_the_app_runs_on(ready, tmp_path):
     file = write_boundary_file(tmp_path / "foshan.geojson", foshan_features())
     made = ready("city", "init", "foshan", "--districts", str(file), "--name-field", "name",
+                 "--city-name-zh", "佛山市", "--city-name-en", "Foshan",
                  "--timezone", "Asia/Shanghai", "--into", str(tmp_path / "packs"))
     assert made.returncode == 0, made.stderr
-    assert "5 divisions" in made.stdout
+    assert "foshan (佛山市 / Foshan)" in made.stdout and "5 divisions" in made.stdout
+    assert "no Chinese name" not in made.stdout and "named 'foshan'" not in made.stdout
     ready.env["IOC_CITY"] = str(tmp_path / "packs" / "foshan")
     assert ready("city", "load").returncode == 0
     located = ready("geodata", "locate", "113.1", "23.0")
@@ -93,7 +95,18 @@ def test_city_init_gives_a_pack_the_app_runs_on(ready, tmp_path):
     app = create_app(ready.settings())
     with app.server.test_request_context("/"):
         page = str(map_page.layout(lang="en"))
-    assert all(name in page for name in ("禅城区", "南海区", "顺德区", "三水区", "高明区"))
+    assert all(name in page for name in ("Chancheng", "Nanhai", "Shunde", "Sanshui", "Gaoming", "Foshan"))
+
+    english = [{**f, "properties": {"NAME_2": f["properties"]["name_en"]}} for f in foshan_features()]
+    gadm = write_boundary_file(tmp_path / "gadm.geojson", english)
+    args = ("--districts", str(gadm), "--timezone", "Asia/Shanghai", "--into", str(tmp_path / "packs"))
+    made = ready("city", "init", "fs2", *args, "--name-field", "NAME_2")
+    assert made.returncode == 0, made.stderr
+    assert "5 of 5 divisions have no Chinese name (name_zh; e.g. D001 Chancheng)" in made.stdout
+    assert "named 'fs2' after its pack" in made.stdout
+    assert load_pack(tmp_path / "packs" / "fs2").divisions()[0].name_en == "Chancheng"
+    mistake = ready("city", "init", "fs3", *args, "--name-field", "NAME_2", "--name-field-en", "NAME_2")
+    assert_one_line_error(mistake, "not both")
 
 
 def test_users_add_and_its_mistakes(ready):

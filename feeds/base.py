@@ -58,6 +58,9 @@ class Adapter(ABC):
     kind: ClassVar[str]
     title: ClassVar[str]
     Config: ClassVar[type[AdapterConfig]] = AdapterConfig
+    # Whether two records of one feed of this kind may be one event (a feed's fuse_same_source
+    # overrides it). False where each record is the source's own incident, with its own number.
+    fuses_own_records: ClassVar[bool] = True
 
     def __init__(self, feed: FeedSettings, config: AdapterConfig) -> None:
         self.feed = feed
@@ -103,6 +106,16 @@ def build_adapter(feed: FeedSettings) -> Adapter:
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise UserError(f"feed {feed.name} ({feed.kind}): {key}: {msg}") from None
     return cls(feed, config)
+
+
+def fuses_same_source(feed: FeedSettings) -> bool:
+    """Whether the feed's records may fuse with each other: its setting, else its kind's default
+    (a kind no adapter claims, as in tests, fuses)."""
+    if feed.fuse_same_source is not None:
+        return feed.fuse_same_source
+    load_builtin_adapters()
+    cls = REGISTRY.get(feed.kind)
+    return cls.fuses_own_records if cls else True
 
 
 def load_builtin_adapters() -> None:

@@ -129,6 +129,7 @@ class EmergencyCadConfig(CadConfig):
 class _CadAdapter(Adapter):
     Config: ClassVar[type[AdapterConfig]] = CadConfig
     config: CadConfig
+    fuses_own_records = False  # a CAD's incident number is the agency's own incident: callers are merged there
 
     def fetch(self, cursor: str | None, client: httpx.Client) -> FetchResult:
         since = _read_cursor(cursor)

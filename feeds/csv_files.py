@@ -176,6 +176,7 @@ class CsvAdapter(Adapter):
     title = "CSV files (dispatch exports, history imports)"
     Config: ClassVar[type[AdapterConfig]] = CsvConfig
     config: CsvConfig
+    fuses_own_records = False  # dispatch exports: each incident number is one of the agency's incidents
 
     def fetch(self, cursor: str | None, client: httpx.Client) -> FetchResult:
         if self.config.url:

@@ -52,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     init = _cmd(city, "init", cmd_city_init, "make a new city pack from a boundary file")
     init.add_argument("name", help="pack name, e.g. foshan (becomes geodata/NAME)")
     init.add_argument("--districts", required=True, type=Path, help="boundary file: GeoJSON, Shapefile or GeoPackage")
-    init.add_argument("--name-field", required=True, help="attribute holding the division name")
+    init.add_argument("--name-field", help="attribute holding the division names (their language: --name-lang, "
+                      "else read from each name: Chinese characters are zh)")
+    init.add_argument("--name-lang", choices=["zh", "en"], help="the language of the --name-field names")
+    init.add_argument("--name-field-zh", help="attribute holding the Chinese names (instead of --name-field)")
+    init.add_argument("--name-field-en", help="attribute holding the English names (with or instead of --name-field-zh)")
+    init.add_argument("--city-name-zh", help="the city's Chinese name, e.g. 佛山市 (default: the English one, else NAME)")
+    init.add_argument("--city-name-en", help="the city's English name, e.g. Foshan (default: the Chinese one, else NAME)")
     init.add_argument("--code-field", help="attribute holding the division code")
     init.add_argument("--timezone", required=True, help="IANA timezone, e.g. Asia/Shanghai")
     init.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], help="datum of unlabelled coordinates")
@@ -126,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="from this time (ISO 8601; city time when no offset)")
     export.add_argument("--until", help="before this time (ISO 8601)")
     export.add_argument("--q", help="text search (incidents)")
+    export.add_argument("--include-linked", action="store_true",
+                        help="incidents: linked (fused) reports too, each with its incident's parent_id")
     export.add_argument("--by", choices=["category", "channel", "division", "org", "hour"], default="division",
                         help="grouping for kpis")
     export.add_argument("--active", action="store_true", help="alerts in force only")
@@ -210,13 +218,25 @@ def cmd_city_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_city_init(args: argparse.Namespace, settings: Settings) -> int:
-    from ioc.city.boundaries import init_city
+    from ioc.city.boundaries import NameFields, init_city
 
-    pack = init_city(args.name, args.districts, name_field=args.name_field, code_field=args.code_field,
-                     timezone=args.timezone, crs=args.crs, root=args.into)
+    names = NameFields(field=args.name_field, lang=args.name_lang, zh=args.name_field_zh, en=args.name_field_en)
+    pack = init_city(args.name, args.districts, names, code_field=args.code_field, timezone=args.timezone,
+                     crs=args.crs, root=args.into, city_name_zh=args.city_name_zh, city_name_en=args.city_name_en)
     where = pack.name if args.into == GEODATA_DIR else str(pack.path)
-    print(f"made city pack {pack.name} at {pack.path} with {len(pack.divisions())} divisions; "
+    divisions = pack.divisions()
+    m = pack.manifest
+    print(f"made city pack {pack.name} ({m.name_zh} / {m.name_en}) at {pack.path} with {len(divisions)} divisions; "
           f"run it with IOC_CITY={where} make run")
+    for lang, key, missing in (("Chinese", "name_zh", [d for d in divisions if not d.name_zh]),
+                               ("English", "name_en", [d for d in divisions if not d.name_en])):
+        if missing:
+            print(f"{len(missing)} of {len(divisions)} divisions have no {lang} name ({key}; e.g. "
+                  f"{missing[0].code} {missing[0].name_zh or missing[0].name_en}): screens show the other name "
+                  f"until you fill {key} in {pack.path / 'districts.geojson'}")
+    if not (args.city_name_zh or args.city_name_en):
+        print(f"the city is named {pack.name!r} after its pack; name it with --city-name-zh / --city-name-en "
+              "(or name_zh / name_en in pack.toml)")
     return 0
 
 

@@ -83,6 +83,10 @@ class FeedSettings(_Section):
     crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
     agency: str | None = Field(default=None, description="org code whose units this feed names; units the "
                                "pack does not know are registered under it (default: by the feed's kind)")
+    fuse_same_source: bool | None = Field(
+        default=None, description="reports of this feed may fuse with each other as linked reports (default by "
+        "kind: off for CAD and CSV dispatch exports, whose numbers are the agency's own incidents; on for "
+        "citizen reports, urban cases, video and sensors, where one event is reported many times)")
 
 
 class DemoSettings(_Section):

@@ -642,6 +642,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # wall rotation / shading / heat, demo and event form (issues 8, 10)
     # (end of that block)
     # sources: fusion per feed, linked reports, city init names (issue 11)
+    "board.linked": ("含关联报告", "Show linked reports"),
+    "board.linked_to": ("已并入 #{id}", "Linked to #{id}"),
     # (end of that block)
     # security and reliability: API errors, throttling (issue 13)
     # (end of that block)

@@ -63,6 +63,8 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
         controls,
         html.Div(className="board-bar", children=[
             html.Span(id="board-count", className="board-count"),
+            dcc.Checklist(id="board-linked", options=[{"value": "1", "label": t("board.linked", lang)}], value=[],
+                          className="board-linked", inputClassName="board-linked-box"),
             html.A(t("board.export_csv", lang), id="board-csv", className="btn btn-small", href="/export/board.csv"),
             html.A(t("board.export_xlsx", lang), id="board-xlsx", className="btn btn-small",
                    href="/export/board.xlsx"),
@@ -132,12 +134,13 @@ def apply_view(view_id):
     """A picked view puts back its filters and the grid's columns and sort."""
     actor = context.actor()
     if view_id is None or actor is None:
-        return (dash.no_update,) * 10
+        return (dash.no_update,) * 11
     view = next((v for v in board.saved_views(current().engine, actor.username) if v["id"] == view_id), None)
     if view is None:
-        return (dash.no_update,) * 10
+        return (dash.no_update,) * 11
     q = view["query"]
-    values = [q.get(k) or [] for k in board.LIST_KEYS] + [q.get("window") or None, q.get("q") or ""]
+    values = [q.get(k) or [] for k in board.LIST_KEYS] + [q.get("window") or None, q.get("q") or "",
+                                                          ["1"] if q.get("linked") else []]
     return (*values, view["columns"] or dash.no_update, view["name"])
 
 
@@ -148,7 +151,7 @@ def _columns(lang: str) -> list[dict[str, Any]]:
     return [
         col("id", True, width=90, cellRenderer="IncidentLink"),
         col("priority", True, width=80, cellRenderer="Priority"),
-        col("status_label", width=100),
+        col("status_label", width=120),
         col("sla", width=190, cellRenderer="SlaChip"),
         col("units", width=120),
         col("category_label", width=110),
@@ -165,15 +168,15 @@ def _columns(lang: str) -> list[dict[str, Any]]:
 SORT_FIELDS = {"id": "id", "priority": "priority", "channel": "channel", "report_count": "report_count"}
 
 
-def build_query(status, priority, category, channel, division, org, window, q) -> dict[str, Any]:
+def build_query(status, priority, category, channel, division, org, window, q, linked=None) -> dict[str, Any]:
     return {"status": status or [], "priority": priority or [], "category": category or [],
             "channel": channel or [], "division": division or [], "org": org or [], "window": window or "",
-            "q": q or ""}
+            "q": q or "", "linked": "1" if linked else ""}
 
 
-def on_filters(status, priority, category, channel, division, org, window, q, lang):
+def on_filters(status, priority, category, channel, division, org, window, q, linked, lang):
     """New filters: the count, the export links and the query the grid reads next."""
-    query = build_query(status, priority, category, channel, division, org, window, q)
+    query = build_query(status, priority, category, channel, division, org, window, q, linked)
     try:
         filters, _ = board.from_query(query)
     except UserError as exc:
@@ -235,8 +238,10 @@ def _cursor_for(rt, filters, sort, known: dict[str, Any], start: int) -> tuple[A
 def _grid_row(r: dict[str, Any], lang: str) -> dict[str, Any]:
     en = lang == "en"
     clock = r["sla"]
+    status = (t("board.linked_to", lang, id=r["parent_id"]) if r["parent_id"]
+              else t(f"duty.status.{r['status']}", lang))
     return {
-        "id": r["id"], "priority": r["priority"], "status_label": t(f"duty.status.{r['status']}", lang),
+        "id": r["id"], "priority": r["priority"], "status_label": status,
         "status": r["status"], "category_label": chips.category(r["category"], lang), "title": r["title"],
         "division_label": (r["division_en"] if en and r["division_en"] else r["division_zh"]) or r["division"] or "",
         "org_label": (r["org_en"] if en and r["org_en"] else r["org_zh"]) or r["org"] or "",
@@ -251,7 +256,7 @@ def _grid_row(r: dict[str, Any], lang: str) -> dict[str, Any]:
 
 def register(app: dash.Dash) -> None:
     filters = [Input(f"board-{k}", "value") for k in ("status", "priority", "category", "channel", "division",
-                                                       "org", "window", "q")]
+                                                       "org", "window", "q", "linked")]
     app.callback(
         Output("board-query", "data"), Output("board-count", "children"), Output("board-csv", "href"),
         Output("board-error", "children"), Output("board-xlsx", "href"),
@@ -264,7 +269,7 @@ def register(app: dash.Dash) -> None:
         State("board-grid", "columnState"), State("lang", "data"), prevent_initial_call=True,
     )(save_view)
     app.callback(
-        *[Output(f"board-{k}", "value") for k in (*board.LIST_KEYS, "window", "q")],
+        *[Output(f"board-{k}", "value") for k in (*board.LIST_KEYS, "window", "q", "linked")],
         Output("board-grid", "columnState"), Output("board-view-name", "value"),
         Input("board-view", "value"), prevent_initial_call=True,
     )(apply_view)

@@ -79,9 +79,11 @@ def test_import_replaces_outlines_in_pack_and_store(ready, tmp_path):
 def test_city_init_gives_a_pack_the_app_runs_on(ready, tmp_path):
     file = write_boundary_file(tmp_path / "foshan.geojson", foshan_features())
     made = ready("city", "init", "foshan", "--districts", str(file), "--name-field", "name",
+                 "--city-name-zh", "佛山市", "--city-name-en", "Foshan",
                  "--timezone", "Asia/Shanghai", "--into", str(tmp_path / "packs"))
     assert made.returncode == 0, made.stderr
-    assert "5 divisions" in made.stdout
+    assert "foshan (佛山市 / Foshan)" in made.stdout and "5 divisions" in made.stdout
+    assert "no Chinese name" not in made.stdout and "named 'foshan'" not in made.stdout
     ready.env["IOC_CITY"] = str(tmp_path / "packs" / "foshan")
     assert ready("city", "load").returncode == 0
     located = ready("geodata", "locate", "113.1", "23.0")
@@ -93,7 +95,18 @@ def test_city_init_gives_a_pack_the_app_runs_on(ready, tmp_path):
     app = create_app(ready.settings())
     with app.server.test_request_context("/"):
         page = str(map_page.layout(lang="en"))
-    assert all(name in page for name in ("禅城区", "南海区", "顺德区", "三水区", "高明区"))
+    assert all(name in page for name in ("Chancheng", "Nanhai", "Shunde", "Sanshui", "Gaoming", "Foshan"))
+
+    english = [{**f, "properties": {"NAME_2": f["properties"]["name_en"]}} for f in foshan_features()]
+    gadm = write_boundary_file(tmp_path / "gadm.geojson", english)
+    args = ("--districts", str(gadm), "--timezone", "Asia/Shanghai", "--into", str(tmp_path / "packs"))
+    made = ready("city", "init", "fs2", *args, "--name-field", "NAME_2")
+    assert made.returncode == 0, made.stderr
+    assert "5 of 5 divisions have no Chinese name (name_zh; e.g. D001 Chancheng)" in made.stdout
+    assert "named 'fs2' after its pack" in made.stdout
+    assert load_pack(tmp_path / "packs" / "fs2").divisions()[0].name_en == "Chancheng"
+    mistake = ready("city", "init", "fs3", *args, "--name-field", "NAME_2", "--name-field-en", "NAME_2")
+    assert_one_line_error(mistake, "not both")
 
 
 def test_users_add_and_its_mistakes(ready):
@@ -166,6 +179,19 @@ def test_export_for_leaders_and_scripts(ready, tmp_path):
     groups = {r["group"]: r["incidents"] for r in json.loads(kpis.stdout)}
     assert groups == {"crime": 3, "fire": 3}
     assert_one_line_error(ready("export", "incidents", "--since", "last tuesday"), "--since")
+
+    hotline = FeedContext.for_feed("hotline", "open311", "wgs84", runtime.pack)  # citizens' reports fuse
+    reports = [RawItem(f"h{n}", json.dumps({
+        "external_id": f"h{n}", "channel": "12345", "category": "waterlogging", "lon": 113.75, "lat": 23.02,
+        "reported_at": f"2026-07-01T10:{10 * n:02d}:00+08:00"})) for n in range(3)]
+    ingest_batch(runtime.engine, hotline, reports, lambda item: [IncidentRecord(**json.loads(item.payload))])
+    plain = json.loads(ready("export", "incidents", "--format", "json", "--category", "waterlogging").stdout)
+    assert [(i["external_id"], i["report_count"]) for i in plain] == [("h0", 3)]
+    linked = ready("export", "incidents", "--format", "json", "--category", "waterlogging", "--include-linked")
+    assert linked.returncode == 0, linked.stderr
+    got = {i["external_id"]: i for i in json.loads(linked.stdout)}
+    assert sorted(got) == ["h0", "h1", "h2"]
+    assert got["h1"]["parent_id"] == got["h2"]["parent_id"] == got["h0"]["id"] and got["h1"]["status"] == "fused"
 
 
 def history_feed(ready, tmp_path, rows: list[str]) -> str:

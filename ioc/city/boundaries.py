@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import geopandas as gpd
@@ -62,6 +62,8 @@ NAME_SUFFIXES = sorted(
     reverse=True,
 )
 NAME_EN_COLUMNS = ("name_en", "en_name", "ename", "name_english", "english", "nameen", "name:en")
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+Lang = Literal["zh", "en"]
 POPULATION_COLUMNS = ("population", "pop", "pop2020", "pop_2020", "常住人口", "人口")
 
 
@@ -400,31 +402,78 @@ def _loose_key(name: str) -> str:
 # --- a new city ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NameFields:
+    """Where a boundary file keeps its division names: one field whose names are in ``lang``
+    (None: each name's own script decides, CJK characters → zh), or one field per language."""
+
+    field: str | None = None
+    lang: Lang | None = None
+    zh: str | None = None
+    en: str | None = None
+
+    def columns(self) -> list[str]:
+        return [c for c in (self.field, self.zh, self.en) if c]
+
+    def check(self) -> None:
+        if self.field and (self.zh or self.en):
+            raise UserError("give --name-field (with --name-lang) or --name-field-zh / --name-field-en, not both")
+        if not self.columns():
+            raise UserError("say which field holds the division names: --name-field F, or --name-field-zh F "
+                            "and/or --name-field-en F")
+        if self.lang and not self.field:
+            raise UserError("--name-lang says the language of --name-field; with --name-field-zh / "
+                            "--name-field-en each field already says it")
+
+    def names(self, values: dict[str, Any], found_en: str | None) -> tuple[str, str]:
+        """(name_zh, name_en) of one feature; ``found_en`` is an English-name column found by itself."""
+        if not self.field:
+            return _text(values[self.zh]) if self.zh else "", _text(values[self.en]) if self.en else ""
+        name = _text(values[self.field])
+        lang = self.lang or language_of(name)
+        other_en = _text(values[found_en]) if found_en and found_en != self.field else ""
+        return (name, other_en) if lang == "zh" else ("", name)
+
+
+def language_of(name: str) -> Lang:
+    """zh for a name written in Chinese characters, else en."""
+    return "zh" if CJK.search(name) else "en"
+
+
 def init_city(
     name: str,
     districts_file: Path,
-    name_field: str,
+    name_field: str | NameFields,
     code_field: str | None,
     timezone: str,
     crs: CRS | None,
     root: Path,
     *,
     encoding: str | None = None,
+    city_name_zh: str | None = None,
+    city_name_en: str | None = None,
 ) -> CityPack:
-    """Create the pack ``root/name`` from a boundary file: divisions, manifest, empty layers, README."""
+    """Create the pack ``root/name`` from a boundary file: divisions, manifest, empty layers, README.
+
+    ``name_field`` is the field of the names (their language read from each name) or a
+    ``NameFields``; the city is called ``city_name_zh`` / ``city_name_en`` (each the other when
+    only one is given; the pack's name when neither is)."""
+    fields = name_field if isinstance(name_field, NameFields) else NameFields(field=name_field)
     target = Path(root) / name
     if not PACK_NAME.fullmatch(name):
         raise UserError(f"pack name {name!r}: use lower-case letters, digits, '-' and '_' only (e.g. foshan)")
     if target.exists():
         raise UserError(f"{target} already exists; choose another name or remove it first")
+    fields.check()
     _check_timezone(timezone)
     districts_file = Path(districts_file)
     frame = read_boundaries(districts_file, crs, encoding=encoding)
-    for column in (name_field, code_field):
+    for column in (*fields.columns(), code_field):
         if column:
             _require_field(frame, column, districts_file)
-    divisions = _new_divisions(frame, name_field, code_field, districts_file)
-    manifest = _new_manifest(name, timezone, divisions, districts_file)
+    divisions = _new_divisions(frame, fields, code_field, districts_file)
+    city = ((city_name_zh or city_name_en or name).strip(), (city_name_en or city_name_zh or name).strip())
+    manifest = _new_manifest(name, city, timezone, divisions, districts_file)
     target.mkdir(parents=True)
     write_divisions(target, divisions)
     write_manifest(target, manifest)
@@ -442,23 +491,24 @@ def _check_timezone(timezone: str) -> None:
 
 
 def _new_divisions(
-    frame: gpd.GeoDataFrame, name_field: str, code_field: str | None, file: Path
+    frame: gpd.GeoDataFrame, fields: NameFields, code_field: str | None, file: Path
 ) -> list[Division]:
-    name_en_col = _find_column(frame, NAME_EN_COLUMNS)
+    found_en = None if fields.en else _find_column(frame, NAME_EN_COLUMNS)
     pop_col = _find_column(frame, POPULATION_COLUMNS)
     groups: dict[str, dict[str, Any]] = {}
     for position, values in zip(frame.index, frame.to_dict("records")):
         number = position + 1
-        name_zh = _text(values[name_field])
-        if not name_zh:
-            raise UserError(f"{file}: feature {number} has no name in field {name_field!r}")
-        key = _text(values[code_field]) if code_field else name_zh
+        name_zh, name_en = fields.names(values, found_en)
+        label = name_zh or name_en
+        if not label:
+            raise UserError(f"{file}: feature {number} has no name in field {' or '.join(map(repr, fields.columns()))}")
+        key = _text(values[code_field]) if code_field else label
         if not key:
-            raise UserError(f"{file}: feature {number} ({name_zh}) has no code in field {code_field!r}")
-        group = groups.setdefault(key, {"name_zh": name_zh, "pieces": [], "name_en": "", "population": None})
+            raise UserError(f"{file}: feature {number} ({label}) has no code in field {code_field!r}")
+        group = groups.setdefault(key, {"name_zh": "", "pieces": [], "name_en": "", "population": None})
         group["pieces"].append(values[frame.geometry.name])
-        if name_en_col and not group["name_en"]:
-            group["name_en"] = _text(values[name_en_col])
+        group["name_zh"] = group["name_zh"] or name_zh
+        group["name_en"] = group["name_en"] or name_en
         if pop_col:
             group["population"] = _add_population(group["population"], values[pop_col])
     keys = list(groups) if code_field else sorted(groups)
@@ -491,7 +541,8 @@ def _add_population(total: int | None, value: Any) -> int | None:
     return (total or 0) + int(round(float(number)))
 
 
-def _new_manifest(name: str, timezone: str, divisions: list[Division], file: Path) -> Manifest:
+def _new_manifest(name: str, city: tuple[str, str], timezone: str, divisions: list[Division], file: Path
+                  ) -> Manifest:
     union = shapely.union_all([d.shape for d in divisions])
     west, south, east, north = union.bounds
     # Round outwards: write_manifest keeps 4 decimals and the bbox must still hold every division.
@@ -501,8 +552,8 @@ def _new_manifest(name: str, timezone: str, divisions: list[Division], file: Pat
         centre = union.representative_point()
     return Manifest(
         name=name,
-        name_zh=name,
-        name_en=name,
+        name_zh=city[0],
+        name_en=city[1],
         timezone=timezone,
         bbox=bbox,
         map=MapView(center=(round(centre.x, 4), round(centre.y, 4)), zoom=fit_zoom(bbox)),
@@ -532,6 +583,7 @@ def _readme(name: str, file: Path, crs: CRS | None, count: int) -> str:
         f"Created on {date.today().isoformat()} by `python -m ioc city init` from `{file.name}` "
         f"({count} divisions, source coordinates {crs or 'wgs84'}, stored as WGS-84).\n\n"
         "Next: fill in names and populations in `districts.geojson`, the city's offices in `orgs.csv`, "
-        "key points in `key_points.csv` and responders in `units.csv`, then set `name_zh`/`name_en` "
-        "in `pack.toml`.\n"
+        "key points in `key_points.csv` and responders in `units.csv`; check the city's `name_zh`/`name_en` "
+        "in `pack.toml`. A division without a Chinese name (`name_zh`) shows its English one on "
+        "Chinese screens until it has one.\n"
     )

@@ -99,7 +99,8 @@ class Division(_Row):
         return shape(self.geometry)
 
     def name(self, lang: str) -> str:
-        return self.name_en if lang == "en" and self.name_en else self.name_zh
+        """The name in ``lang``, else the one it has (a new pack may know only one language's)."""
+        return (self.name_en or self.name_zh) if lang == "en" else (self.name_zh or self.name_en)
 
 
 class Org(_Row):

@@ -30,7 +30,7 @@ from ioc.city.geo import DivisionIndex, grid_codes, to_wgs84_arrays
 from ioc.city.pack import CityPack
 from ioc.config import FeedSettings
 from ioc.intake import alerts, sensors
-from ioc.intake.fusion import Candidate, FusionFinder
+from ioc.intake.fusion import Candidate, FusionFinder, split_own
 from ioc.records import (
     OPEN_STATUSES,
     IncidentRecord,
@@ -74,16 +74,21 @@ class FeedContext:
     index: DivisionIndex
     agency: str | None = None  # org code of the units this feed names (see ``unit_agency``)
     close_before: datetime | None = None  # a history import: open incidents reported earlier are closed
+    fuse_same_source: bool = True  # this feed's reports may fuse with each other (``ioc.intake.fusion``)
 
     @classmethod
-    def for_feed(cls, name: str, kind: str, crs: str, pack: CityPack,
-                 index: DivisionIndex | None = None, agency: str | None = None) -> FeedContext:
+    def for_feed(cls, name: str, kind: str, crs: str, pack: CityPack, index: DivisionIndex | None = None,
+                 agency: str | None = None, fuse_same_source: bool | None = None) -> FeedContext:
+        from feeds.base import fuses_same_source  # the feed's setting, else its kind's default
+
+        fuses = fuses_same_source(FeedSettings(name=name, kind=kind, fuse_same_source=fuse_same_source))
         return cls(name=name, kind=kind, crs=crs, pack=pack, index=index or DivisionIndex(pack.divisions()),
-                   agency=agency)
+                   agency=agency, fuse_same_source=fuses)
 
     @classmethod
     def of(cls, feed: FeedSettings, pack: CityPack, index: DivisionIndex | None = None) -> FeedContext:
-        return cls.for_feed(feed.name, feed.kind, feed.crs, pack, index, agency=feed.agency)
+        return cls.for_feed(feed.name, feed.kind, feed.crs, pack, index, agency=feed.agency,
+                            fuse_same_source=feed.fuse_same_source)
 
     def unit_agency(self, channel: str | None = None) -> str:
         """Whose units this feed names: its ``agency`` setting, else the department that answers
@@ -115,11 +120,12 @@ class BatchReport:
     alerts: int = 0
     readings: int = 0
     closed_as_history: int = 0
+    split_off: int = 0  # reports a replay split off an incident of their own feed (``fusion.split_own``)
     newest: datetime | None = None
 
     def add(self, other: BatchReport) -> None:
         for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "units_registered", "alerts",
-                     "readings", "closed_as_history"):
+                     "readings", "closed_as_history", "split_off"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected += other.rejected
         self.defects += other.defects
@@ -138,7 +144,7 @@ class BatchReport:
         return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
                 "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
                 "units_registered": self.units_registered, "alerts": self.alerts, "readings": self.readings,
-                "closed_as_history": self.closed_as_history}
+                "closed_as_history": self.closed_as_history, "split_off": self.split_off}
 
     def summary(self) -> str:
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in self.counts().items() if v or k == "fetched"]
@@ -181,7 +187,8 @@ def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = F
     stored is updated where it now reads differently, nothing is doubled. ``since`` limits it to
     records received then or later; ``progress(done, total)`` is called after each batch. Of the
     versions a source sent of one record, only the newest is read again: an older one would turn
-    the incident back and forth and write two events each time."""
+    the incident back and forth and write two events each time. Replaying everything of a feed
+    that does not fuse within itself first splits off what it fused within itself before."""
     rr = models.RawRecord
     where = [rr.feed == ctx.name]
     if everything:
@@ -194,6 +201,8 @@ def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = F
     with transaction(engine) as session:
         todo = session.scalar(select(func.count()).select_from(rr).where(*where)) or 0
     total, last_id = BatchReport(), 0
+    if everything and not ctx.fuse_same_source:
+        total.split_off = split_own(engine, ctx.name)
     while True:
         with transaction(engine) as session:
             rows = session.scalars(select(rr).where(*where, rr.id > last_id).order_by(rr.id).limit(batch)).all()
@@ -361,7 +370,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     existing = {i.external_id: i for i in session.scalars(
         select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
     times = [r.reported_at for r in records]
-    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
+    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times), ctx.name, ctx.fuse_same_source)
     units = _units(session, ctx, {a.unit_id: r.channel for r in records for a in r.assignments}, report)
     created: list[models.Incident] = []
     fused: list[tuple[models.Incident, models.Incident | int]] = []
@@ -455,7 +464,8 @@ def _new_incident(ctx: FeedContext, external_id: str, values: dict[str, Any], fi
         if parent is not None:
             fused.append((incident, parent))
         elif incident.lon is not None:
-            finder.add(Candidate(incident, incident.category, incident.lon, incident.lat, incident.reported_at))
+            finder.add(Candidate(incident, incident.category, incident.lon, incident.lat, incident.reported_at,
+                                 {ctx.name}))
     return incident
 
 

@@ -115,7 +115,7 @@ def _row(found: Any, units: list[str], supervised: bool, now: datetime, fraction
     return {"id": i.id, "priority": i.priority, "status": i.status, "category": i.category, "channel": i.channel,
             "title": i.title, "address": i.address, "reported_at": i.reported_at, "division": i.district_code,
             "division_zh": found.district_zh, "division_en": found.district_en, "org": i.org_code,
-            "org_zh": found.org_zh, "org_en": found.org_en, "report_count": i.report_count,
+            "org_zh": found.org_zh, "org_en": found.org_en, "report_count": i.report_count, "parent_id": i.parent_id,
             "units": units, "version": i.version, "sla": running_clock(i, now, fraction, supervised)}
 
 
@@ -181,7 +181,8 @@ LIST_KEYS = ("status", "priority", "category", "channel", "division", "org")
 
 def from_query(query: dict[str, Any], now: datetime | None = None) -> tuple[IncidentFilter, Sort]:
     """The board's filter and sort from its query (the page's controls, or an export link's
-    arguments): lists of values, a time window (1h / 24h / 7d / 30d), free text, sort, dir."""
+    arguments): lists of values, a time window (1h / 24h / 7d / 30d), free text, linked reports
+    too (``linked``: 1), sort, dir."""
     now = now or utcnow()
     lists = {}
     for key in LIST_KEYS:
@@ -193,7 +194,8 @@ def from_query(query: dict[str, Any], now: datetime | None = None) -> tuple[Inci
     if window is not None and window not in WINDOWS:
         raise UserError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}")
     q = (query.get("q") or "").strip() or None
-    filters = IncidentFilter(**lists, since=now - WINDOWS[window] if window else None, q=q)
+    filters = IncidentFilter(**lists, since=now - WINDOWS[window] if window else None, q=q,
+                             include_linked=query.get("linked") in (True, "1", "true"))
     return filters, Sort.of(query.get("sort"), query.get("dir") or "desc")
 
 

@@ -36,7 +36,7 @@ class Options:
         filters = lists.IncidentFilter(
             status=split(args.status), category=split(args.category), priority=split(args.priority),
             division=split(args.division), org=split(args.org), since=parse_time(args.since, tz, "--since"),
-            until=parse_time(args.until, tz, "--until"), q=args.q)
+            until=parse_time(args.until, tz, "--until"), q=args.q, include_linked=args.include_linked)
         return cls(filters=filters, by=args.by, active=args.active)
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ioc.chain.actions import Actor
 from ioc.errors import NotFound, UserError
@@ -51,15 +51,17 @@ class IncidentFilter:
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
-    include_linked: bool = False
+    include_linked: bool = False  # linked (fused) reports too, each beside its incident
 
     def apply(self, stmt):
         m = models.Incident
-        for column, values in ((m.status, self.status), (m.category, self.category), (m.priority, self.priority),
+        for column, values in ((m.category, self.category), (m.priority, self.priority),
                                (m.district_code, self.division), (m.org_code, self.org),
                                (m.channel, self.channel)):
             if values:
                 stmt = stmt.where(column.in_(values))
+        if self.status:
+            stmt = stmt.where(self._status_is(self.status))
         if self.since:
             stmt = stmt.where(m.reported_at >= self.since)
         if self.until:
@@ -71,6 +73,15 @@ class IncidentFilter:
         if not self.include_linked:
             stmt = stmt.where(m.parent_id.is_(None))
         return stmt
+
+    def _status_is(self, statuses: list[str]):
+        """A linked report's own status is ``fused``: with linked reports included it goes by its
+        incident's status too, so the open incidents come with their linked reports."""
+        m = models.Incident
+        if not self.include_linked:
+            return m.status.in_(statuses)
+        parent = aliased(models.Incident)
+        return or_(m.status.in_(statuses), m.parent_id.in_(select(parent.id).where(parent.status.in_(statuses))))
 
 
 def page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:

@@ -66,7 +66,8 @@ def _district_rows(pack: CityPack) -> list[dict]:
     for d in pack.divisions():
         area_m2, _ = _GEOD.geometry_area_perimeter(d.shape)
         rows.append({
-            "code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "kind": d.kind,
+            # Screens read name_zh first: a division the pack names only in English shows that name.
+            "code": d.code, "name_zh": d.name(lang="zh-CN"), "name_en": d.name_en, "kind": d.kind,
             "population": d.population, "geometry": d.geometry, "area_km2": round(abs(area_m2) / 1e6, 2),
         })
     return rows

@@ -15,6 +15,7 @@ INCIDENT_PARAMS = (
     Param("division", "comma list of division codes"), Param("org", "comma list of org codes"),
     Param("since", "reported at or after (ISO 8601)"), Param("until", "reported before (ISO 8601)"),
     Param("q", "text in title, description or address, or an external id"),
+    Param("include_linked", "true: linked (fused) reports too, each with its incident's parent_id", "boolean"),
     Param("limit", "page size (1-1000, default 100)", "integer"), Param("offset", "rows to skip", "integer"),
 )
 
@@ -22,7 +23,8 @@ INCIDENT_PARAMS = (
 def incident_filter() -> lists.IncidentFilter:
     return lists.IncidentFilter(status=arg_list("status"), category=arg_list("category"),
                                 priority=arg_list("priority"), division=arg_list("division"), org=arg_list("org"),
-                                since=arg_time("since"), until=arg_time("until"), q=request.args.get("q") or None)
+                                since=arg_time("since"), until=arg_time("until"), q=request.args.get("q") or None,
+                                include_linked=request.args.get("include_linked") in ("1", "true"))
 
 
 @endpoint("GET", "/incidents", "Incidents, newest first, filtered and paged", INCIDENT_PARAMS)

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from ioc import PROJECT_ROOT
-from ioc.city.boundaries import fit_zoom, import_districts, init_city, read_boundaries
+from ioc.city.boundaries import NameFields, fit_zoom, import_districts, init_city, read_boundaries
 from ioc.city.geo import DivisionIndex
 from ioc.city.pack import load_pack
 from ioc.errors import UserError
@@ -301,3 +301,68 @@ def test_init_city_refuses_an_existing_pack(tmp_path, foshan_file):
     (tmp_path / "foshan").mkdir()
     with pytest.raises(UserError, match="already exists"):
         init_city("foshan", foshan_file, "name", None, "Asia/Shanghai", None, tmp_path)
+
+
+# --- city init: names in the language they are in ----------------------------------------------
+
+
+def with_properties(make) -> list[dict]:
+    """Foshan's five districts with their properties replaced by ``make(name_zh, name_en)``."""
+    features = foshan_features()
+    for feature in features:
+        props = feature["properties"]
+        feature["properties"] = make(props["name"], props["name_en"])
+    return features
+
+
+def names(pack) -> dict[str, tuple[str, str]]:
+    return {d.name_en or d.name_zh: (d.name_zh, d.name_en) for d in load_pack(pack.path).divisions()}
+
+
+def test_english_names_from_an_international_dataset_go_into_name_en(tmp_path):
+    # GADM / OSM style: NAME_2 holds the English (romanised) name and nothing else
+    file = write_boundary_file(tmp_path / "gadm.geojson", with_properties(lambda zh, en: {"NAME_2": en}))
+    pack = init_city("foshan", file, "NAME_2", None, "Asia/Shanghai", None, tmp_path / "packs",
+                     city_name_zh="佛山市", city_name_en="Foshan")
+    assert names(pack)["Nanhai"] == ("", "Nanhai")
+    assert all(zh == "" for zh, _ in names(pack).values())
+    nanhai = next(d for d in pack.divisions() if d.name_en == "Nanhai")
+    assert (nanhai.name("zh-CN"), nanhai.name("en")) == ("Nanhai", "Nanhai")  # shown until a Chinese name is filled
+    assert (pack.manifest.name_zh, pack.manifest.name_en) == ("佛山市", "Foshan")
+
+
+def test_chinese_names_go_into_name_zh_and_a_name_en_column_is_found(tmp_path):
+    file = write_boundary_file(tmp_path / "fs.geojson",
+                               with_properties(lambda zh, en: {"XZQMC": zh, "ENAME": en}))
+    pack = init_city("foshan", file, "XZQMC", None, "Asia/Shanghai", None, tmp_path, city_name_zh="佛山市")
+    assert names(pack)["Nanhai"] == ("南海区", "Nanhai")
+    assert (pack.manifest.name_zh, pack.manifest.name_en) == ("佛山市", "佛山市")  # one name given: both
+
+
+def test_one_field_per_language(tmp_path):
+    file = write_boundary_file(tmp_path / "fs.shp",
+                               with_properties(lambda zh, en: {"NAME_CHN": zh, "NAME_ENG": en.upper()}))
+    pack = init_city("foshan", file, NameFields(zh="NAME_CHN", en="NAME_ENG"), None, "Asia/Shanghai", None, tmp_path)
+    assert names(pack)["NANHAI"] == ("南海区", "NANHAI")
+    assert pack.manifest.name_zh == pack.manifest.name_en == "foshan"  # no city name given: the pack's
+
+
+def test_a_mixed_file_is_read_name_by_name_and_name_lang_overrides(tmp_path):
+    mixed = with_properties(lambda zh, en: {"name": en if en == "Gaoming" else zh})
+    file = write_boundary_file(tmp_path / "mixed.geojson", mixed)
+    read = names(init_city("a", file, "name", None, "Asia/Shanghai", None, tmp_path))
+    assert read["Gaoming"] == ("", "Gaoming") and read["南海区"] == ("南海区", "")
+    forced = names(init_city("b", file, NameFields(field="name", lang="zh"), None, "Asia/Shanghai", None, tmp_path))
+    assert forced["Gaoming"] == ("Gaoming", "")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    (NameFields(field="name", zh="name"), "not both"),
+    (NameFields(), "say which field holds the division names"),
+    (NameFields(zh="name", lang="en"), "--name-lang says the language of --name-field"),
+    (NameFields(en="NAME_EN"), "no field 'NAME_EN'"),
+])
+def test_name_field_mistakes_are_one_clear_error(tmp_path, foshan_file, fields, message):
+    with pytest.raises(UserError, match=message):
+        init_city("foshan", foshan_file, fields, None, "Asia/Shanghai", None, tmp_path / "packs")
+    assert not (tmp_path / "packs" / "foshan").exists()

@@ -226,6 +226,34 @@ def test_board_filters_in_sql_and_exports_exactly_its_rows(dash_duo, city):
     assert dash_duo.get_logs() == []
 
 
+@pytest.mark.parametrize("lang, count, linked_to", [("zh-CN", "共 {n} 条", "已并入 #{id}"),
+                                                    ("en", "{n} matching", "Linked to #{id}")])
+def test_the_board_shows_linked_reports_when_asked_and_exports_them_too(dash_duo, city, lang, count, linked_to):
+    p3 = city.ids["p3"]
+    report = add_incident(city.engine, source="hotline", channel="12345", status="fused", parent_id=p3,
+                          title="楼上噪音又来了", reported_at=load(city.engine, models.Incident, p3).reported_at)
+    dash_duo.start_server(city, port=free_port())
+    sign_in(dash_duo, "duty1", lang)
+    open_page(dash_duo, "/board", ".ag-row")
+    dash_duo.wait_for_text_to_equal("#board-count", count.format(n=2))
+    assert "楼上噪音又来了" not in dash_duo.find_element(".ag-center-cols-container").text
+    dash_duo.find_element("#board-linked input").click()
+    dash_duo.wait_for_text_to_equal("#board-count", count.format(n=3))
+    dash_duo.wait_for_contains_text(".ag-center-cols-container", "楼上噪音又来了")
+    row = next(r for r in dash_duo.find_elements(".ag-center-cols-container .ag-row") if f"#{report}" in r.text)
+    assert linked_to.format(id=p3) in row.text
+    dash_duo.driver.save_screenshot(f"/tmp/board_linked_{lang}.png")
+    href = dash_duo.find_element("#board-csv").get_attribute("href")
+    assert "linked=1" in href
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in dash_duo.driver.get_cookies())
+    with urllib.request.urlopen(urllib.request.Request(href, headers={"Cookie": cookie})) as resp:
+        exported = [int(r[0]) for r in list(csv.reader(io.StringIO(resp.read().decode("utf-8-sig"))))[1:]]
+    assert sorted(exported) == sorted([p3, city.ids["p1"], report])
+    dash_duo.find_element("#board-linked input").click()
+    dash_duo.wait_for_text_to_equal("#board-count", count.format(n=2))
+    assert dash_duo.get_logs() == []
+
+
 def test_a_saved_view_brings_back_its_filters(dash_duo, city):
     dash_duo.start_server(city, port=free_port())
     sign_in(dash_duo, "duty1", "en")

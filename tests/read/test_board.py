@@ -113,3 +113,16 @@ def test_kanban_columns_hold_the_most_urgent_cards_with_counts(engine, pack):
     assert [r["id"] for r in columns["new"]["rows"]] == [high] and columns["new"]["count"] == 2
     assert low not in [r["id"] for r in columns["new"]["rows"]]
     assert [r["id"] for r in columns["resolved"]["rows"]] == [done] and columns["acknowledged"]["count"] == 0
+
+
+def test_linked_reports_show_on_request_beside_their_open_incident(engine, many):
+    ids, child = many
+    closed_parent = add_incident(engine, status="closed", reported_at=minutes(40))
+    closed_child = add_incident(engine, status="fused", parent_id=closed_parent, reported_at=minutes(41))
+    plain, _ = board.from_query({"status": "new"})
+    linked, _ = board.from_query({"status": "new", "linked": "1"})
+    assert child not in [r["id"] for r in board.walk(engine, plain, board.Sort())]
+    rows = {r["id"]: r for r in board.walk(engine, linked, board.Sort())}
+    assert rows[child]["parent_id"] == ids[0] and rows[ids[0]]["parent_id"] is None
+    assert closed_child not in rows  # its incident is closed: not on a board of new ones
+    assert board.count(engine, linked) == (26, False) and board.count(engine, plain) == (25, False)

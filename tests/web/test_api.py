@@ -288,3 +288,26 @@ def test_units_a_feed_registered_and_alert_defects_are_in_the_api(site, engine):
     assert sum(1 for u in units.values() if u["registered_by"] is None) == len(units) - 1
     alerts = {a["identifier"]: a for a in site.get("/api/v1/alerts", headers=site.duty).get_json()["items"]}
     assert alerts["B2"]["defects"] == ["<polygon> of area '东莞': empty; skipped"] and alerts["A1"]["defects"] == []
+
+
+def test_linked_reports_are_in_the_incident_list_on_request(site, engine):
+    hotline = FeedContext.for_feed("hotline", "open311", "wgs84", site.runtime.pack)  # citizens' reports fuse
+    reports = [incident(f"h{n}", 200 + 5 * n, channel="12345", category="waterlogging", lon=113.80, lat=23.00)
+               for n in range(3)]
+    assert ingest_batch(engine, hotline, reports, parse).fused == 2
+
+    def listed(query: str) -> list[dict]:
+        r = site.get(f"/api/v1/incidents?category=waterlogging{query}", headers=site.duty)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()["items"]
+
+    [parent] = listed("")
+    assert parent["report_count"] == 3
+    with_linked = listed("&include_linked=true")
+    assert sorted(i["external_id"] for i in with_linked) == ["h0", "h1", "h2"]
+    assert {i["parent_id"] for i in with_linked if i["external_id"] != "h0"} == {parent["id"]}
+    assert len(listed("&include_linked=true&status=new")) == 3  # linked reports go by their incident's status
+    assert listed("&include_linked=false") == [parent]
+    declared = [p["name"] for path, ops in site.get("/api/v1/openapi.json").get_json()["paths"].items()
+                if path.endswith("/incidents") for p in ops["get"]["parameters"]]
+    assert "include_linked" in declared

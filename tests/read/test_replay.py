@@ -5,25 +5,14 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from ioc.chain import dispatch, workflow
 from ioc.read import replay
 from ioc.records import UNIT_STATUSES
-from ioc.store import models
-from ioc.store.db import transaction
-from tests.factories import OFFICER, add_incident, square
+from tests.factories import CST, NIGHT, night_at as at, typhoon_night
 
-CST = ZoneInfo("Asia/Shanghai")
-DAY = date(2026, 7, 1)
 ORIGIN = (113.70, 22.90)
-
-
-def at(hh: int, mm: int = 0, day: int = 1) -> datetime:
-    """A time on the night of 1 July (day 2: the morning after; 29, 30: the end of June)."""
-    return datetime(2026, 6 if day > 2 else 7, day, hh, mm, tzinfo=CST)
 
 
 def state_at(data: dict, incident_id: int, when: datetime) -> str | None:
@@ -56,86 +45,15 @@ def unit_at(data: dict, call_sign: str, when: datetime) -> tuple[str, float, flo
     return UNIT_STATUSES[s], ORIGIN[0] + x / data["scale"], ORIGIN[1] + y / data["scale"]
 
 
-def version(engine, incident_id: int) -> int:
-    with transaction(engine) as s:
-        return s.get(models.Incident, incident_id).version
-
-
-def step(engine, fn, incident_id: int, *args, now: datetime) -> None:
-    fn(engine, OFFICER, incident_id, version(engine, incident_id), *args, now=now)
-
-
-def add_alert(engine, identifier: str, colour: str, sent: datetime, expires: datetime | None, **over) -> int:
-    with transaction(engine) as s:
-        alert = models.Alert(feed="cap", sender="gd-weather", identifier=identifier, sent=sent, status="Actual",
-                             msg_type=over.pop("msg_type", "Alert"), event="台风", headline=f"台风{colour}色预警",
-                             onset=sent, expires=expires, extra={"colour": colour},
-                             areas={"type": "FeatureCollection",
-                                    "features": [{"type": "Feature", "geometry": square(113.7, 22.9),
-                                                  "properties": {}}]}, **over)
-        s.add(alert)
-        s.flush()
-        return alert.id
-
-
 @pytest.fixture
 def night(engine, pack):
-    """A typhoon night, 1 July 2026 (city time), through the chain's own service functions."""
-    ids = {}
-    # A: flooded underpass, the whole story, closed before midnight.
-    ids["A"] = add_incident(engine, pack, category="waterlogging", priority="P2", reported_at=at(21),
-                            lon=113.72, lat=22.92)
-    step(engine, workflow.acknowledge, ids["A"], now=at(21, 5))
-    (job,) = dispatch.dispatch(engine, OFFICER, ids["A"], ["PC-00"], version(engine, ids["A"]), now=at(21, 10))
-    dispatch.update_assignment_status(engine, OFFICER, job.id, "EN_ROUTE", now=at(21, 12))
-    dispatch.update_assignment_status(engine, OFFICER, job.id, "ON_SCENE", now=at(21, 30))
-    # C: a second call about A, merged into it.
-    ids["C"] = add_incident(engine, pack, category="waterlogging", priority="P3", reported_at=at(21, 15),
-                            lon=113.7201, lat=22.9201)
-    workflow.merge(engine, OFFICER, ids["C"], ids["A"], version(engine, ids["C"]), version(engine, ids["A"]),
-                   now=at(21, 20))
-    dispatch.update_assignment_status(engine, OFFICER, job.id, "CLEARED", now=at(22, 25))
-    step(engine, workflow.resolve, ids["A"], now=at(22, 30))
-    step(engine, workflow.close, ids["A"], now=at(23))
-    # B: a fallen tree that was not there.
-    ids["B"] = add_incident(engine, pack, category="fallen_tree", priority="P3", reported_at=at(22))
-    step(engine, workflow.cancel, ids["B"], "false report", now=at(22, 20))
-    # D: people trapped; resolved too soon, reopened, still going at midnight.
-    ids["D"] = add_incident(engine, pack, category="rescue", priority="P1", reported_at=at(23, 30),
-                            lon=113.78, lat=22.98)
-    (job,) = dispatch.dispatch(engine, OFFICER, ids["D"], ["PC-01"], version(engine, ids["D"]), now=at(23, 35))
-    dispatch.update_assignment_status(engine, OFFICER, job.id, "ON_SCENE", now=at(23, 50))
-    step(engine, workflow.resolve, ids["D"], now=at(23, 55))
-    step(engine, workflow.reopen, ids["D"], "still trapped", now=at(23, 58))
-    step(engine, workflow.resolve, ids["D"], now=at(0, 30, day=2))
-    # F: an old complaint, open all day; E: closed the day before (not in the replay).
-    ids["F"] = add_incident(engine, pack, category="noise", priority="P4", reported_at=at(10, day=29),
-                            updated_at=at(10, day=29))
-    ids["E"] = add_incident(engine, pack, status="closed", reported_at=at(10, day=30), closed_at=at(12, day=30),
-                            resolved_at=at(11, day=30), updated_at=at(12, day=30))
-    # H: from a CAD feed: the source's dispatch time is a stamp; "on scene" came only as an update.
-    ids["H"] = add_incident(engine, pack, category="fire", priority="P1", status="on_scene", reported_at=at(21, 38),
-                            dispatched_at=at(21, 40))
-    with transaction(engine) as s:
-        s.add(models.IncidentEvent(incident_id=ids["H"], at=at(21, 41), kind="created", actor="feed:cad",
-                                   data={"status": "new", "priority": "P1"}))
-        s.add(models.IncidentEvent(incident_id=ids["H"], at=at(21, 42), kind="updated", actor="feed:cad",
-                                   data={"status": "dispatched"}))
-        s.add(models.IncidentEvent(incident_id=ids["H"], at=at(21, 50), kind="updated", actor="feed:cad",
-                                   data={"status": "on_scene"}))
-    # Warnings: yellow rainstorm updated to orange at 21:00; typhoon red from 20:00 to 04:00.
-    yellow = add_alert(engine, "rain-1", "yellow", at(18), at(23, 59))
-    orange = add_alert(engine, "rain-2", "orange", at(21), at(23, 59), msg_type="Update")
-    with transaction(engine) as s:
-        s.get(models.Alert, yellow).superseded_by_id = orange
-    ids["red"] = add_alert(engine, "ty-1", "red", at(20), at(4, day=2))
-    ids["yesterday"] = add_alert(engine, "old", "blue", at(8, day=30), at(12, day=30))
-    start, end = replay.day_window(DAY, CST)
+    ids = typhoon_night(engine, pack)
+    start, end = replay.day_window(NIGHT, CST)
     return ids, replay.replay(engine, start, end, ORIGIN)
 
 
 def test_day_window_is_the_city_calendar_day():
-    start, end = replay.day_window(DAY, CST)
+    start, end = replay.day_window(NIGHT, CST)
     assert (start.isoformat(), end - start) == ("2026-07-01T00:00:00+08:00", timedelta(days=1))
 
 

@@ -127,6 +127,7 @@ def audits(engine, target_type: str, target_id) -> list[models.Audit]:
 
 CST = ZoneInfo("Asia/Shanghai")
 NIGHT = date(2026, 7, 1)
+COLOUR_ZH = {"white": "白", "blue": "蓝", "yellow": "黄", "orange": "橙", "red": "红"}
 
 
 def night_at(hh: int, mm: int = 0, day: int = 1) -> datetime:
@@ -143,10 +144,11 @@ def _step(engine, fn, incident_id: int, *args, now: datetime) -> None:
     fn(engine, OFFICER, incident_id, _version(engine, incident_id), *args, now=now)
 
 
-def add_alert(engine, identifier: str, colour: str, sent: datetime, expires: datetime | None, **over) -> int:
+def add_alert(engine, identifier: str, colour: str, sent: datetime, expires: datetime | None, event: str = "台风",
+              **over) -> int:
     with transaction(engine) as s:
         alert = models.Alert(feed="cap", sender="gd-weather", identifier=identifier, sent=sent, status="Actual",
-                             msg_type=over.pop("msg_type", "Alert"), event="台风", headline=f"台风{colour}色预警",
+                             msg_type=over.pop("msg_type", "Alert"), event=event, headline=f"{event}{COLOUR_ZH[colour]}色预警",
                              onset=sent, expires=expires, extra={"colour": colour},
                              areas={"type": "FeatureCollection",
                                     "features": [{"type": "Feature", "geometry": square(113.7, 22.9),
@@ -202,8 +204,8 @@ def typhoon_night(engine, pack) -> dict[str, int]:
         s.add(models.IncidentEvent(incident_id=ids["H"], at=night_at(21, 50), kind="updated", actor="feed:cad",
                                    data={"status": "on_scene"}))
     # Warnings: yellow rainstorm updated to orange at 21:00; typhoon red from 20:00 to 04:00.
-    yellow = add_alert(engine, "rain-1", "yellow", night_at(18), night_at(23, 59))
-    orange = add_alert(engine, "rain-2", "orange", night_at(21), night_at(23, 59), msg_type="Update")
+    yellow = add_alert(engine, "rain-1", "yellow", night_at(18), night_at(23, 59), event="暴雨")
+    orange = add_alert(engine, "rain-2", "orange", night_at(21), night_at(23, 59), event="暴雨", msg_type="Update")
     with transaction(engine) as s:
         s.get(models.Alert, yellow).superseded_by_id = orange
     ids["red"] = add_alert(engine, "ty-1", "red", night_at(20), night_at(4, day=2))

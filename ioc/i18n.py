@@ -664,7 +664,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "replay.open": ("在办事件", "Open incidents"),
     "replay.units_out": ("出动力量", "Units out"),
     "replay.warnings": ("生效预警", "Warnings in force"),
-    "replay.reported": ("当日接报", "Reported that day"),
+    "replay.reported": ("至此已接报", "Reported so far"),
     "replay.legend": ("图例", "Legend"),
     "replay.state.new": ("新事件（未受理）", "new (not acknowledged)"),
     "replay.state.acknowledged": ("已受理", "acknowledged"),

@@ -193,16 +193,24 @@ def _marks(data: dict, tz) -> dict:
     return marks
 
 
-def pick_day(day: str | None, _last24: int, lang: str):
-    """Another day (or back to the last 24 hours): new data, slider and labels, the slider at its start."""
+def pick_day(day: str | None, _last24: int, lang: str, shown: dict | None):
+    """Another day (or back to the last 24 hours): new data, slider and labels, the slider at its start.
+    The picker saying again the day already shown (it does as it mounts) changes nothing."""
     if not allowed():
         raise dash.exceptions.PreventUpdate
     last24 = ctx.triggered_id == "replay-last24"
     picked = None if last24 else _parse_day(day)
+    if not last24 and (picked is None or (shown and _is_shown(picked, shown))):
+        raise dash.exceptions.PreventUpdate
     data, label = load_day(picked)
     tz = context.current().pack.timezone
     return (data, _length(data), _marks(data, tz), 0, _label(label, lang), replay.has_anything(data),
             None if last24 else dash.no_update, True, t("replay.play", lang), "btn replay-play")
+
+
+def _is_shown(day: date, shown: dict) -> bool:
+    start, end = replay.day_window(day, context.current().pack.timezone)
+    return (int(start.timestamp()), int(end.timestamp())) == (shown["start"], shown["end"])
 
 
 def register(app: dash.Dash) -> None:
@@ -212,7 +220,7 @@ def register(app: dash.Dash) -> None:
         Output("replay-date", "date"), Output("replay-tick", "disabled"), Output("replay-play", "children"),
         Output("replay-play", "className"),
         Input("replay-date", "date"), Input("replay-last24", "n_clicks"), State("lang", "data"),
-        prevent_initial_call=True,
+        State("replay-data", "data"), prevent_initial_call=True,
     )(pick_day)
     app.clientside_callback("function (bounds) { return {bounds: bounds, transition: 'fitBounds'}; }",
                             Output("replay-map", "viewport"), Input("replay-bounds", "data"))

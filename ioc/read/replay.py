@@ -24,7 +24,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, or_, select, union
+from sqlalchemy import Engine, Float, and_, func, or_, select, union
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from ioc.read.citymap import SCALE, _offsets
@@ -41,8 +43,10 @@ STILL_GOING = ("unverified", *OPEN_STATUSES)
 RANK = {s: n for n, s in enumerate(STATES)} | {"fused": len(STATES), "cancelled": len(STATES)}
 STAMPS = {"acknowledged": "acknowledged_at", "dispatched": "dispatched_at", "on_scene": "on_scene_at",
           "resolved": "resolved_at", "closed": "closed_at"}
-STATUS_EVENTS = ("created", "updated", "verified", "acknowledged", "dispatched", "on_scene", "resolved", "closed",
-                 "cancelled", "reopened", "fused_into", "split_from")
+# The event log's steps (the workflow's, merges and splits); feeds' "created" / "updated" events
+# count when they name a status.
+STEP_EVENTS = ("verified", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled", "reopened",
+               "fused_into", "split_from")
 # A unit off the map (cleared, free again) on the wire.
 OFF = -1
 # Incidents reported this long before the window are looked up through the status and
@@ -50,6 +54,24 @@ OFF = -1
 LOOKBACK = timedelta(days=1)
 # A unit sent out again this soon after clearing a job starts from that job's place, not its station.
 BACK_AT_STATION = timedelta(hours=1)
+
+
+class epoch(FunctionElement):  # noqa: N801 - used like a SQL function
+    """A stored time as seconds since 1970, computed by the database: thousands of rows come back
+    as plain numbers instead of timezone-aware datetimes built one by one in Python."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch)
+def _epoch(element, compiler, **kw) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element, compiler, **kw) -> str:  # UTCDateTime keeps UTC text there
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
 
 
 def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -91,79 +113,83 @@ def _day_incident_ids(start: datetime, end: datetime):
 def _incident_rows(session, ids, start: datetime, end: datetime, origin: tuple[float, float],
                    crs: str) -> list[list[Any]]:
     """[id, x, y, priority 1–4, category index, [t, state, t, state, ...]] per incident."""
-    i = models.Incident
-    cols = (i.id, i.lon, i.lat, i.priority, i.category, i.status, i.reported_at, i.updated_at,
-            *(getattr(i, stamp) for stamp in STAMPS.values()))
-    rows = session.execute(select(*cols).where(i.id.in_(select(ids.c.id))).order_by(i.id)).all()
+    i, e = models.Incident, models.IncidentEvent
+    rows = session.execute(
+        select(i.id, i.lon, i.lat, i.priority, i.category, i.status, epoch(i.reported_at), epoch(i.updated_at),
+               *(epoch(getattr(i, column)) for column in STAMPS.values()))
+        .where(i.id.in_(select(ids.c.id))).order_by(i.id)).all()
     if not rows:
         return []
-    e = models.IncidentEvent
-    events: dict[int, list[tuple[datetime, str, dict]]] = defaultdict(list)
-    for incident_id, at, kind, data in session.execute(
-            select(e.incident_id, e.at, e.kind, e.data)
-            .where(e.incident_id.in_(select(ids.c.id)), e.kind.in_(STATUS_EVENTS))
+    status = e.data["status"].as_string()
+    events: dict[int, list[tuple]] = defaultdict(list)
+    for incident_id, *event in session.execute(
+            select(e.incident_id, epoch(e.at), e.kind, status, e.data["to"].as_string(),
+                   e.data["manual"].as_string())
+            .where(e.incident_id.in_(select(ids.c.id)),
+                   or_(e.kind.in_(STEP_EVENTS),
+                       and_(e.kind.in_(("created", "updated")), status.is_not(None), status != "new")))
             .order_by(e.incident_id, e.at, e.id)):
-        events[incident_id].append((at, kind, data or {}))
-    xs, ys = _offsets([r.lon for r in rows], [r.lat for r in rows], origin, crs)
+        events[incident_id].append(event)
+    xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
     cats = {c: n for n, c in enumerate(CATEGORIES)}
-    t0 = start.timestamp()
+    t0, t_end = start.timestamp(), end.timestamp()
     out = []
     for r, x, y in zip(rows, xs, ys, strict=True):
-        changes = [[max(-1, round(at.timestamp() - t0)), STATES.index(state)]
-                   for at, state in timeline(r, events.get(r.id, []), end)]
-        out.append([r.id, x, y, PRIORITIES.index(r.priority) + 1 if r.priority in PRIORITIES else 3,
-                    cats.get(r.category, len(CATEGORIES) - 1), [v for pair in changes for v in pair]])
+        stamps = dict(zip(STAMPS, r[8:], strict=True))
+        changes = [v for at, state in timeline(r[5], r[6], r[7], stamps, events.get(r[0], []), t_end)
+                   for v in (max(-1, round(at - t0)), STATES.index(state))]
+        out.append([r[0], x, y, PRIORITIES.index(r[3]) + 1 if r[3] in PRIORITIES else 3,
+                    cats.get(r[4], len(CATEGORIES) - 1), changes])
     return out
 
 
-def timeline(row: Any, events: list[tuple[datetime, str, dict]], end: datetime) -> list[tuple[datetime, str]]:
-    """An incident's states over time, [(from when, state)], up to ``end``.
+def timeline(status: str, reported: float, updated: float, stamps: dict[str, float | None],
+             events: list[tuple], end: float) -> list[tuple[float, str]]:
+    """An incident's states over time, [(from when, state)] in epoch seconds, up to ``end``;
+    ``events`` are (at, kind, status, to, manual) from the event log, in time order.
 
     A step's time is its stamp (the source's own time) when it happened once, and the event log's
     when it happened several times (resolved, reopened, resolved again). Steps only go forward,
     except a reopening or a split, which take it back."""
-    steps: list[tuple[datetime, str, bool]] = []
+    steps: list[tuple[float, str, bool]] = []
     initial = "new"
-    by_status: dict[str, list[datetime]] = defaultdict(list)
-    for at, kind, data in events:
-        status, back = _event_status(kind, data)
-        if kind == "created" and status == "unverified":
+    by_status: dict[str, list[float]] = defaultdict(list)
+    for at, kind, said, to, manual in events:
+        target, back = _event_status(kind, said, to)
+        if kind == "created" and target == "unverified":
             initial = "unverified"
-        elif kind == "fused_into" and not data.get("manual"):
-            steps.append((row.reported_at, "fused", False))  # fused on arrival: never on the map alone
+        elif kind == "fused_into" and manual in (None, "false", "0"):
+            steps.append((reported, "fused", False))  # fused on arrival: never on the map alone
         elif back:
-            steps.append((at, status, True))
-        elif status in RANK and status not in ("new", "unverified") or kind == "verified":
-            by_status[status].append(at)
-    for status, times in by_status.items():
-        stamp = getattr(row, STAMPS[status]) if status in STAMPS else None
-        for at in (times if len(times) > 1 or stamp is None else [stamp]):
-            steps.append((at, status, False))
-    for status, column in STAMPS.items():
-        stamp = getattr(row, column)
-        if stamp is not None and status not in by_status:
-            steps.append((stamp, status, False))
-    if row.status not in STILL_GOING and not any(s == row.status for _, s, _ in steps):
-        steps.append((row.updated_at, row.status, False))  # it got there with no trace of when
+            steps.append((at, target, True))
+        elif target in RANK and target not in ("new", "unverified") or kind == "verified":
+            by_status[target].append(at)
+    for target, times in by_status.items():
+        stamp = stamps.get(target)
+        steps.extend((at, target, False) for at in (times if len(times) > 1 or stamp is None else [stamp]))
+    steps.extend((stamp, target, False) for target, stamp in stamps.items()
+                 if stamp is not None and target not in by_status)
+    if status not in STILL_GOING and not any(s == status for _, s, _ in steps):
+        steps.append((updated, status, False))  # it got there with no trace of when
     state = initial
-    out = [(row.reported_at, state)]
-    for at, status, back in sorted(steps, key=lambda s: (max(s[0], row.reported_at), RANK[s[1]])):
-        if at >= end or status == state or not (back or RANK[status] > RANK[state]):
+    out = [(reported, state)]
+    for at, target, back in sorted(steps, key=lambda s: (max(s[0], reported), RANK[s[1]])):
+        if at >= end or target == state or not (back or RANK[target] > RANK[state]):
             continue
-        state = status
-        out.append((max(at, row.reported_at), state))
+        state = target
+        out.append((max(at, reported), state))
     return out
 
 
-def _event_status(kind: str, data: dict) -> tuple[str | None, bool]:
+def _event_status(kind: str, said: str | None, to: str | None) -> tuple[str | None, bool]:
     """The status an event moved its incident to, and whether that was a move back."""
     if kind == "fused_into":
         return "fused", False
     if kind == "split_from":
         return "new", True
     if kind in ("created", "updated"):
-        return data.get("status"), False
-    return data.get("to", kind), kind == "reopened"
+        return said, False
+    return to or kind, kind == "reopened"
 
 
 # --- units ------------------------------------------------------------------------------------
@@ -176,21 +202,22 @@ def _unit_rows(session, ids, start: datetime, end: datetime, origin: tuple[float
     a, i, u = models.Assignment, models.Incident, models.Unit
     home = aliased(models.KeyPoint)
     rows = session.execute(
-        select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, i.lon, i.lat, a.dispatched_at,
-               a.en_route_at, a.on_scene_at, func.coalesce(a.cleared_at, i.resolved_at, i.closed_at))
+        select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, i.lon, i.lat, epoch(a.dispatched_at),
+               epoch(a.en_route_at), epoch(a.on_scene_at), epoch(func.coalesce(a.cleared_at, i.resolved_at, i.closed_at)))
         .join(i, a.incident_id == i.id).join(u, a.unit_id == u.id)
         .outerjoin(home, u.home_point_id == home.id)
         .where(a.incident_id.in_(select(ids.c.id)), a.dispatched_at < end)
         .order_by(a.unit_id, a.dispatched_at, a.id)).all()
-    rows = [r for r in rows if r[10] is None or r[10] >= start]
+    t0 = start.timestamp()
+    rows = [r for r in rows if r[10] is None or r[10] >= t0]
     if not rows:
         return []
     lons = [v for r in rows for v in (r[3] if r[3] is not None else r[5], r[5])]
     lats = [v for r in rows for v in (r[4] if r[4] is not None else r[6], r[6])]
     xs, ys = _offsets(lons, lats, origin, crs)
-    t0 = start.timestamp()
     tracks: dict[str, list] = {}
-    last: dict[str, tuple[datetime | None, tuple[int, int]]] = {}
+    last: dict[str, tuple[float | None, tuple[int, int]]] = {}
+    back_at_station = BACK_AT_STATION.total_seconds()
     for n, r in enumerate(rows):
         unit_id, dispatched, en_route, on_scene, cleared = r[0], r[7], r[8], r[9], r[10]
         frames = tracks.setdefault(unit_id, [r[1], r[2], []])[2]
@@ -198,7 +225,7 @@ def _unit_rows(session, ids, start: datetime, end: datetime, origin: tuple[float
         came_from = (xs[2 * n], ys[2 * n])  # its station (the incident itself when it has none)
         if unit_id in last:  # straight from its last job, unless it had time to go back
             was_cleared, was_at = last[unit_id]
-            if was_cleared is None or dispatched - was_cleared < BACK_AT_STATION:
+            if was_cleared is None or dispatched - was_cleared < back_at_station:
                 came_from = was_at
         frames.append(_frame(dispatched, t0, came_from, "DISPATCHED"))
         if en_route:
@@ -213,8 +240,8 @@ def _unit_rows(session, ids, start: datetime, end: datetime, origin: tuple[float
     return list(tracks.values())
 
 
-def _frame(at: datetime, t0: float, place: tuple[int, int], status: str | None) -> list[int]:
-    return [max(-1, round(at.timestamp() - t0)), place[0], place[1], UNIT_STATUSES.index(status) if status else OFF]
+def _frame(at: float, t0: float, place: tuple[int, int], status: str | None) -> list[int]:
+    return [max(-1, round(at - t0)), place[0], place[1], UNIT_STATUSES.index(status) if status else OFF]
 
 
 # --- warnings ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
 from ioc.web import api, briefing_routes, export_routes, headers, signin
 from layouts import (board_page, context, dispatch_page, events_page, feeds_page, frame, incident_page,
-                     kanban_page, map_page, orders_page, summary_page, wall_page)
+                     kanban_page, map_page, orders_page, replay_page, summary_page, wall_page)
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ def create_app(settings: Settings | None = None) -> Dash:
     dash.register_page("events", path="/events", name="events", layout=events_page.list_layout)
     dash.register_page("event", path_template="/events/<event_id>", name="event", layout=events_page.board_layout)
     dash.register_page("wall", path="/wall", name="wall", layout=wall_page.layout)
+    dash.register_page("replay", path="/replay", name="replay", layout=replay_page.layout)
     for part in (frame, map_page, incident_page, board_page, dispatch_page, kanban_page, summary_page,
-                 orders_page, feeds_page, events_page, wall_page):
+                 orders_page, feeds_page, events_page, wall_page, replay_page):
         part.register(app)
     city = {"zh-CN": manifest.name_zh, "en": manifest.name_en, "timezone": manifest.timezone}
     app.layout = frame.layout(settings.web.language, city)

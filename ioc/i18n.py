@@ -648,6 +648,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # security and reliability: API errors, throttling (issue 13)
     # (end of that block)
     # city replay (/replay, issue 14)
+    "nav.replay": ("城市回放", "City replay"),
+    "replay.title": ("城市回放", "City replay"),
+    "replay.not_for_you": ("城市回放供值班长和领导使用，请用相应账号登录。",
+                           "City replay is for duty officers and leaders; sign in with such an account."),
+    "replay.day": ("日期", "Day"),
+    "replay.last_24h": ("最近24小时", "Last 24 hours"),
+    "replay.showing_day": ("{day} 全天（{tz}）", "{day}, whole day ({tz})"),
+    "replay.showing_last_24h": ("最近24小时：{start} – {end}", "Last 24 hours: {start} – {end}"),
+    "replay.empty": ("这一天没有事件、出动和预警，请选择其他日期。",
+                     "No incidents on this day — pick another day."),
+    "replay.play": ("播放", "Play"),
+    "replay.pause": ("暂停", "Pause"),
+    "replay.speed": ("倍速", "Speed"),
+    "replay.keys": ("空格 播放/暂停 · ←/→ 前后一分钟 · Shift+←/→ 十分钟",
+                    "Space play/pause · ←/→ one minute · Shift+←/→ ten minutes"),
+    "replay.open": ("在办事件", "Open incidents"),
+    "replay.units_out": ("出动力量", "Units out"),
+    "replay.warnings": ("生效预警", "Warnings in force"),
+    "replay.reported": ("至此已接报", "Reported so far"),
+    "replay.legend": ("图例", "Legend"),
+    "replay.state.new": ("新事件（未受理）", "new (not acknowledged)"),
+    "replay.state.acknowledged": ("已受理", "acknowledged"),
+    "replay.state.dispatched": ("已派遣", "dispatched"),
+    "replay.state.on_scene": ("处置中", "on scene"),
+    "replay.unit.DISPATCHED": ("已派出", "dispatched"),
+    "replay.unit.EN_ROUTE": ("途中", "en route"),
+    "replay.unit.ON_SCENE": ("到场", "on scene"),
+    "replay.units_note": ("力量位置按派出、出发、到场、收队时间从驻地到现场推算（库中不保存轨迹）。",
+                          "Units are placed from their dispatch, en-route, on-scene and clear times, between "
+                          "their station and the scene (the store keeps no tracks)."),
+    "replay.activity": ("每15分钟接报", "Reports per 15 minutes"),
     # (end of that block)
     # anomalies and triage (issue 14)
     "triage.reason.place": ("文中有“{phrase}”", "'{phrase}' in the text"),

@@ -8,8 +8,8 @@ from dash import Input, Output, State, dcc, html
 from ioc.i18n import LANGUAGES, t
 from layouts import context
 
-# Pages listed in the navigation, in order: (registry path, message key).
-NAV = [
+# Pages listed in the navigation, in order: (registry path, message key[, the roles it is listed for]).
+NAV: list[tuple] = [
     ("/", "nav.map"),
     ("/wall", "nav.wall"),
     ("/board", "nav.board"),
@@ -17,6 +17,7 @@ NAV = [
     ("/summary", "nav.summary"),
     ("/orders", "nav.orders"),
     ("/events", "nav.events"),
+    ("/replay", "nav.replay", ("duty_officer", "leader", "admin")),
     ("/feeds", "nav.feeds"),
 ]
 
@@ -51,11 +52,11 @@ def render_frame(lang: str, pathname: str | None, city: dict[str, str]):
     """Brand, page links, the signed-in user (or a sign-in link) and the language switch."""
     brand = [html.Span(city.get(lang) or city["zh-CN"], className="brand-city"),
              html.Span(t("app.title", lang), className="brand-title")]
+    who = context.actor()
     links = [
         dcc.Link(t(key, lang), href=path, className="nav-link active" if pathname == path else "nav-link")
-        for path, key in NAV
+        for path, key, *roles in NAV if not roles or (who is not None and who.role in roles[0])
     ]
-    who = context.actor()
     if who is None:
         account = html.A(t("frame.sign_in", lang), href="/login", className="account-link")
     elif who.username.startswith("kiosk:"):

@@ -73,18 +73,6 @@ def live_stores(rt) -> list:
 
 def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: list | None = None) -> dl.Map:
     """The city map with its live layers; ``extra`` overlays (the wall's) go after the live ones."""
-    web = rt.settings.web
-    children = []
-    if web.tile_url:
-        children.append(dl.TileLayer(url=web.tile_url, attribution=web.tile_attribution))
-    children.append(dl.GeoJSON(
-        id="division-layer",
-        data=districts,
-        style={"variable": "ioc.map.divisionStyle"},
-        onEachFeature={"variable": "ioc.map.divisionLabel"},
-        hideout={"lang": lang, "selected": None},
-        zoomToBounds=False,
-    ))
     live = [
         dl.Overlay(dl.GeoJSON(id="alert-layer", data=EMPTY, style={"variable": "ioc.map.alertStyle"},
                               onEachFeature={"variable": "ioc.map.alertTooltip"}),
@@ -94,14 +82,33 @@ def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: lis
                               pointToLayer={"variable": "ioc.map.incident"},
                               clusterToLayer={"variable": "ioc.map.cluster"},
                               onEachFeature={"variable": "ioc.map.incidentTooltip"},
-                              hideout=_incident_hideout(rt, lang)),
+                              hideout=incident_hideout(rt, lang)),
                    name=t("map.incidents", lang), checked=True),
         dl.Overlay(dl.GeoJSON(id="unit-layer", data=EMPTY, pointToLayer={"variable": "ioc.map.unit"},
                               onEachFeature={"variable": "ioc.map.unitTooltip"}, hideout={"lang": lang}),
                    name=t("map.units", lang), checked=True),
         *(extra or []),
     ]
-    overlays = live + [
+    return city_map(rt, "city-map", districts, points, lang, live)
+
+
+def city_map(rt, map_id: str, districts: dict, points: dict[str, dict], lang: str, overlays: list,
+             prefer_canvas: bool = True, division_id: str = "division-layer") -> dl.Map:
+    """Tiles (when configured), division outlines, ``overlays`` and the key-point layers, fitted
+    to the city; the live map and the replay draw their own layers on it."""
+    web = rt.settings.web
+    children = []
+    if web.tile_url:
+        children.append(dl.TileLayer(url=web.tile_url, attribution=web.tile_attribution))
+    children.append(dl.GeoJSON(
+        id=division_id,
+        data=districts,
+        style={"variable": "ioc.map.divisionStyle"},
+        onEachFeature={"variable": "ioc.map.divisionLabel"},
+        hideout={"lang": lang, "selected": None},
+        zoomToBounds=False,
+    ))
+    overlays = overlays + [
         dl.Overlay(
             dl.GeoJSON(data=points[kind], pointToLayer={"variable": "ioc.map.keyPoint"},
                        onEachFeature={"variable": "ioc.map.keyPointTooltip"},
@@ -115,13 +122,13 @@ def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: lis
     children.append(dl.ScaleControl(position="bottomleft", imperial=False))
     view = rt.pack.manifest.map
     return dl.Map(
-        id="city-map", center=[view.center[1], view.center[0]], zoom=view.zoom,
-        preferCanvas=True, zoomSnap=0.25,
+        id=map_id, center=[view.center[1], view.center[0]], zoom=view.zoom,
+        preferCanvas=prefer_canvas, zoomSnap=0.25,
         children=children, className="city-map", attributionControl=bool(web.tile_url),
     )
 
 
-def _incident_hideout(rt, lang: str) -> dict:
+def incident_hideout(rt, lang: str) -> dict:
     """What the browser needs to turn compact rows into markers (see citymap.incident_rows)."""
     west, south, *_ = rt.pack.manifest.bbox
     return {"lang": lang, "origin": [west, south], "scale": citymap.SCALE, "sources": _sources(rt),
@@ -132,7 +139,7 @@ def _sources(rt) -> list[str]:
     return [f.name for f in rt.feeds]
 
 
-def _origin(rt) -> tuple[float, float]:
+def origin(rt) -> tuple[float, float]:
     west, south, *_ = rt.pack.manifest.bbox
     return west, south
 
@@ -257,10 +264,10 @@ def refresh_live(_tick: int | None, seen: dict | None, hideout: dict):
     delta = units = alerts = style = dash.no_update
     if "incident" in changed:
         since = datetime.fromisoformat(seen["at"]) - WRITE_OVERLAP if seen else None
-        delta = {**citymap.incident_rows(rt.engine, _origin(rt), _sources(rt), crs, since, now),
+        delta = {**citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now),
                  "reset": since is None}
     if "unit" in changed:
-        units = citymap.unit_rows(rt.engine, _origin(rt), crs)
+        units = citymap.unit_rows(rt.engine, origin(rt), crs)
     if "alert" in changed:
         alerts = citymap.alert_area_features(rt.engine, now)
         alerts = citymap.for_display(alerts, crs) if crs != "wgs84" else alerts

@@ -1,0 +1,281 @@
+"""City replay: one past day of incidents, units and warnings, read once and played in the browser.
+
+Built from what the store already keeps, never from a copy of it:
+
+- incidents: their row's stamps (the source's own times: reported, acknowledged, dispatched, on
+  scene, resolved, closed) and the event log (``incident_event``) for what the stamps do not keep —
+  cancellations, merges, splits, reopenings, and steps a feed reported without a time;
+- units: the store keeps only each unit's latest position, not a track, so a unit's day is read
+  from its assignments (dispatched, en route, on scene, cleared, with the incident's place) and
+  its station (the pack's home point): on the map from dispatch to clear, travelling in a straight
+  line from where it last was to the incident, then on scene there;
+- warnings: CAP alerts with their onset (or effective / sent time), expiry, cancel or the update
+  that replaced them, and their areas.
+
+One query per layer; the result is compact rows (times in seconds from the start of the window,
+places as for the live map, see ``citymap.SCALE``) that ``layouts/assets/replay.js`` turns into
+the map at any moment without asking the server again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, Float, and_, func, or_, select, union
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.orm import aliased
+
+from ioc.read.citymap import SCALE, _offsets
+from ioc.records import CATEGORIES, OPEN_STATUSES, PRIORITIES, UNIT_STATUSES
+from ioc.store import models
+from ioc.store.db import session_factory
+
+# A state on the wire is its index here; the map shows 1–4 (the live map's OPEN_STATUSES).
+STATES = ("unverified", "new", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled",
+          "fused")
+ON_MAP = tuple(STATES.index(s) for s in OPEN_STATUSES)
+STILL_GOING = ("unverified", *OPEN_STATUSES)
+# How far a step goes: a later report of an earlier step never takes an incident back.
+RANK = {s: n for n, s in enumerate(STATES)} | {"fused": len(STATES), "cancelled": len(STATES)}
+STAMPS = {"acknowledged": "acknowledged_at", "dispatched": "dispatched_at", "on_scene": "on_scene_at",
+          "resolved": "resolved_at", "closed": "closed_at"}
+# The event log's steps (the workflow's, merges and splits); feeds' "created" / "updated" events
+# count when they name a status.
+STEP_EVENTS = ("verified", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled", "reopened",
+               "fused_into", "split_from")
+# A unit off the map (cleared, free again) on the wire.
+OFF = -1
+# Incidents reported this long before the window are looked up through the status and
+# updated_at indexes (still open, or written since), the rest through reported_at.
+LOOKBACK = timedelta(days=1)
+# A unit sent out again this soon after clearing a job starts from that job's place, not its station.
+BACK_AT_STATION = timedelta(hours=1)
+
+
+class epoch(FunctionElement):  # noqa: N801 - used like a SQL function
+    """A stored time as seconds since 1970, computed by the database: thousands of rows come back
+    as plain numbers instead of timezone-aware datetimes built one by one in Python."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch)
+def _epoch(element, compiler, **kw) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element, compiler, **kw) -> str:  # UTCDateTime keeps UTC text there
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """A calendar day in the city's timezone, as [start, end)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+
+
+def replay(engine: Engine, start: datetime, end: datetime, origin: tuple[float, float],
+           crs: str = "wgs84") -> dict[str, Any]:
+    """Everything the replay page needs for [start, end): incident, unit and warning rows."""
+    with session_factory(engine)() as session:
+        ids = _day_incident_ids(start, end)
+        incidents = _incident_rows(session, ids, start, end, origin, crs)
+        units = _unit_rows(session, ids, start, end, origin, crs)
+    alerts = alert_areas(engine, start, end)
+    return {"start": int(start.timestamp()), "end": int(end.timestamp()), "origin": list(origin), "scale": SCALE,
+            "incidents": incidents, "units": units, "alerts": alerts}
+
+
+def _day_incident_ids(start: datetime, end: datetime):
+    """The incidents on the map at some moment of [start, end): reported before its end and not
+    gone before its start. Three index-friendly parts: reported lately, still open, written since."""
+    i = models.Incident
+    gone_after_start = or_(i.status.in_(STILL_GOING),
+                           func.coalesce(i.resolved_at, i.closed_at, i.updated_at) >= start)
+    placed = i.lon.is_not(None)
+    early = start - LOOKBACK
+    return union(
+        select(i.id).where(i.reported_at >= early, i.reported_at < end, placed, gone_after_start),
+        select(i.id).where(i.status.in_(STILL_GOING), i.reported_at < early, placed),
+        select(i.id).where(i.updated_at >= start, i.reported_at < early, placed, gone_after_start),
+    ).subquery()
+
+
+# --- incidents --------------------------------------------------------------------------------
+
+
+def _incident_rows(session, ids, start: datetime, end: datetime, origin: tuple[float, float],
+                   crs: str) -> list[list[Any]]:
+    """[id, x, y, priority 1–4, category index, [t, state, t, state, ...]] per incident."""
+    i, e = models.Incident, models.IncidentEvent
+    rows = session.execute(
+        select(i.id, i.lon, i.lat, i.priority, i.category, i.status, epoch(i.reported_at), epoch(i.updated_at),
+               *(epoch(getattr(i, column)) for column in STAMPS.values()))
+        .where(i.id.in_(select(ids.c.id))).order_by(i.id)).all()
+    if not rows:
+        return []
+    status = e.data["status"].as_string()
+    events: dict[int, list[tuple]] = defaultdict(list)
+    for incident_id, *event in session.execute(
+            select(e.incident_id, epoch(e.at), e.kind, status, e.data["to"].as_string(),
+                   e.data["manual"].as_string())
+            .where(e.incident_id.in_(select(ids.c.id)),
+                   or_(e.kind.in_(STEP_EVENTS),
+                       and_(e.kind.in_(("created", "updated")), status.is_not(None), status != "new")))
+            .order_by(e.incident_id, e.at, e.id)):
+        events[incident_id].append(event)
+    xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
+    cats = {c: n for n, c in enumerate(CATEGORIES)}
+    t0, t_end = start.timestamp(), end.timestamp()
+    out = []
+    for r, x, y in zip(rows, xs, ys, strict=True):
+        stamps = dict(zip(STAMPS, r[8:], strict=True))
+        changes = [v for at, state in timeline(r[5], r[6], r[7], stamps, events.get(r[0], []), t_end)
+                   for v in (max(-1, round(at - t0)), STATES.index(state))]
+        out.append([r[0], x, y, PRIORITIES.index(r[3]) + 1 if r[3] in PRIORITIES else 3,
+                    cats.get(r[4], len(CATEGORIES) - 1), changes])
+    return out
+
+
+def timeline(status: str, reported: float, updated: float, stamps: dict[str, float | None],
+             events: list[tuple], end: float) -> list[tuple[float, str]]:
+    """An incident's states over time, [(from when, state)] in epoch seconds, up to ``end``;
+    ``events`` are (at, kind, status, to, manual) from the event log, in time order.
+
+    A step's time is its stamp (the source's own time) when it happened once, and the event log's
+    when it happened several times (resolved, reopened, resolved again). Steps only go forward,
+    except a reopening or a split, which take it back."""
+    steps: list[tuple[float, str, bool]] = []
+    initial = "new"
+    by_status: dict[str, list[float]] = defaultdict(list)
+    for at, kind, said, to, manual in events:
+        target, back = _event_status(kind, said, to)
+        if kind == "created" and target == "unverified":
+            initial = "unverified"
+        elif kind == "fused_into" and manual in (None, "false", "0"):
+            steps.append((reported, "fused", False))  # fused on arrival: never on the map alone
+        elif back:
+            steps.append((at, target, True))
+        elif target in RANK and target not in ("new", "unverified") or kind == "verified":
+            by_status[target].append(at)
+    for target, times in by_status.items():
+        stamp = stamps.get(target)
+        steps.extend((at, target, False) for at in (times if len(times) > 1 or stamp is None else [stamp]))
+    steps.extend((stamp, target, False) for target, stamp in stamps.items()
+                 if stamp is not None and target not in by_status)
+    if status not in STILL_GOING and not any(s == status for _, s, _ in steps):
+        steps.append((updated, status, False))  # it got there with no trace of when
+    state = initial
+    out = [(reported, state)]
+    for at, target, back in sorted(steps, key=lambda s: (max(s[0], reported), RANK[s[1]])):
+        if at >= end or target == state or not (back or RANK[target] > RANK[state]):
+            continue
+        state = target
+        out.append((max(at, reported), state))
+    return out
+
+
+def _event_status(kind: str, said: str | None, to: str | None) -> tuple[str | None, bool]:
+    """The status an event moved its incident to, and whether that was a move back."""
+    if kind == "fused_into":
+        return "fused", False
+    if kind == "split_from":
+        return "new", True
+    if kind in ("created", "updated"):
+        return said, False
+    return to or kind, kind == "reopened"
+
+
+# --- units ------------------------------------------------------------------------------------
+
+
+def _unit_rows(session, ids, start: datetime, end: datetime, origin: tuple[float, float],
+               crs: str) -> list[list[Any]]:
+    """[call sign, unit type, [t, x, y, status index, ...]] per unit sent out in the window (status
+    OFF: off the map, free again). The browser moves a unit between two frames at different places."""
+    a, i, u = models.Assignment, models.Incident, models.Unit
+    home = aliased(models.KeyPoint)
+    rows = session.execute(
+        select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, i.lon, i.lat, epoch(a.dispatched_at),
+               epoch(a.en_route_at), epoch(a.on_scene_at), epoch(func.coalesce(a.cleared_at, i.resolved_at, i.closed_at)))
+        .join(i, a.incident_id == i.id).join(u, a.unit_id == u.id)
+        .outerjoin(home, u.home_point_id == home.id)
+        .where(a.incident_id.in_(select(ids.c.id)), a.dispatched_at < end)
+        .order_by(a.unit_id, a.dispatched_at, a.id)).all()
+    t0 = start.timestamp()
+    rows = [r for r in rows if r[10] is None or r[10] >= t0]
+    if not rows:
+        return []
+    lons = [v for r in rows for v in (r[3] if r[3] is not None else r[5], r[5])]
+    lats = [v for r in rows for v in (r[4] if r[4] is not None else r[6], r[6])]
+    xs, ys = _offsets(lons, lats, origin, crs)
+    tracks: dict[str, list] = {}
+    last: dict[str, tuple[float | None, tuple[int, int]]] = {}
+    back_at_station = BACK_AT_STATION.total_seconds()
+    for n, r in enumerate(rows):
+        unit_id, dispatched, en_route, on_scene, cleared = r[0], r[7], r[8], r[9], r[10]
+        frames = tracks.setdefault(unit_id, [r[1], r[2], []])[2]
+        there = (xs[2 * n + 1], ys[2 * n + 1])
+        came_from = (xs[2 * n], ys[2 * n])  # its station (the incident itself when it has none)
+        if unit_id in last:  # straight from its last job, unless it had time to go back
+            was_cleared, was_at = last[unit_id]
+            if was_cleared is None or dispatched - was_cleared < back_at_station:
+                came_from = was_at
+        frames.append(_frame(dispatched, t0, came_from, "DISPATCHED"))
+        if en_route:
+            frames.append(_frame(en_route, t0, came_from, "EN_ROUTE"))
+        if on_scene:
+            frames.append(_frame(on_scene, t0, there, "ON_SCENE"))
+        if cleared:
+            frames.append(_frame(cleared, t0, there, None))
+        last[unit_id] = (cleared, there if on_scene else came_from)
+    for track in tracks.values():
+        track[2] = [v for frame in sorted(track[2], key=lambda f: f[0]) for v in frame]
+    return list(tracks.values())
+
+
+def _frame(at: float, t0: float, place: tuple[int, int], status: str | None) -> list[int]:
+    return [max(-1, round(at - t0)), place[0], place[1], UNIT_STATUSES.index(status) if status else OFF]
+
+
+# --- warnings ---------------------------------------------------------------------------------
+
+
+def alert_areas(engine: Engine, start: datetime, end: datetime) -> dict[str, Any]:
+    """The areas of the warnings in force at some moment of [start, end), each with when it began
+    (onset, else effective, else sent) and ended (expiry, cancel, or the update that replaced it),
+    in seconds from ``start`` (``off`` None: still in force at the end)."""
+    al, newer = models.Alert, aliased(models.Alert)
+    began = func.coalesce(al.onset, al.effective, al.sent)
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(al.id, began, al.expires, al.cancelled_at, newer.sent, al.headline, al.event, al.severity,
+                   al.areas, al.extra)
+            .outerjoin(newer, al.superseded_by_id == newer.id)
+            .where(al.msg_type.in_(("Alert", "Update")), al.status == "Actual", al.sent < end,
+                   or_(al.expires.is_(None), al.expires >= start))
+            .order_by(al.sent)).all()
+    t0 = start.timestamp()
+    features = []
+    for ident, on, expires, cancelled, replaced, headline, event, severity, areas, extra in rows:
+        ended = min((t for t in (expires, cancelled, replaced) if t is not None), default=None)
+        if on >= end or (ended is not None and ended <= start) or (ended is not None and ended <= on):
+            continue
+        props = {"id": ident, "on": max(-1, round(on.timestamp() - t0)),
+                 "off": round(ended.timestamp() - t0) if ended else None,
+                 "colour": (extra or {}).get("colour"), "headline": headline or event, "severity": severity}
+        for area in (areas or {}).get("features", []):
+            if area.get("geometry"):
+                features.append({"type": "Feature", "geometry": area["geometry"], "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def has_anything(data: dict[str, Any]) -> bool:
+    return bool(data["incidents"] or data["units"] or data["alerts"]["features"])
+

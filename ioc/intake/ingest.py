@@ -108,7 +108,8 @@ class BatchReport:
     stored: int = 0
     updated: int = 0
     fused: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # items sent again as they were (not landed again): fetched = landed + duplicates
+    unchanged: int = 0  # new versions of a record that change nothing stored
     rejected: list[tuple[str, str]] = field(default_factory=list)
     defects: list[tuple[str, str]] = field(default_factory=list)  # (external id, what was repaired or dropped)
     flagged: dict[str, int] = field(default_factory=dict)
@@ -120,8 +121,8 @@ class BatchReport:
     newest: datetime | None = None
 
     def add(self, other: BatchReport) -> None:
-        for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "units_registered", "alerts",
-                     "readings", "closed_as_history"):
+        for name in ("fetched", "stored", "updated", "fused", "duplicates", "unchanged", "units", "units_registered",
+                     "alerts", "readings", "closed_as_history"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected += other.rejected
         self.defects += other.defects
@@ -138,7 +139,8 @@ class BatchReport:
 
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
-                "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
+                "duplicates": self.duplicates, "unchanged": self.unchanged, "rejected": len(self.rejected),
+                "units": self.units,
                 "units_registered": self.units_registered, "alerts": self.alerts, "readings": self.readings,
                 "closed_as_history": self.closed_as_history}
 
@@ -211,7 +213,8 @@ def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = F
             items = [_Item(r.external_id, r.payload, r.content_hash, r.received_at, raw_id=r.id) for r in rows]
             report = ingest_items(session, ctx, items, parse)
             # The feed's totals count what the replay added, not the records it read again.
-            _save_state(session, ctx.name, ctx.kind, None, replace(report, fetched=0, duplicates=0, rejected=[]),
+            _save_state(session, ctx.name, ctx.kind, None, replace(report, fetched=0, duplicates=0, unchanged=0,
+                                                                        rejected=[]),
                         keep_cursor=True)
         last_id = rows[-1].id
         total.add(report)
@@ -522,7 +525,7 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
         changed["status"] = status
         incident.status = status
     if not changed:
-        report.duplicates += 1
+        report.unchanged += 1
         return
     if "priority" in changed or "category" in changed:
         sla.apply_incident_clocks(session, incident, ctx.pack)

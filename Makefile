@@ -22,7 +22,9 @@ test: $(VENV)/.dev browser
 # 100 screens for 10 minutes against gunicorn (2 workers) during a 10x ingest surge, on a throwaway
 # PostgreSQL database (IOC_TEST_PG, default the local server). Fails on any error or lost record.
 soak: $(VENV)/.dev
-	$(PY) -m bench.load --clients 100 --seconds 600 --surge 10 --json | tee var/soak.json
+	@mkdir -p var
+	$(PY) -m bench.load --clients 100 --seconds 600 --surge 10 --json > var/soak.json; \
+		status=$$?; cat var/soak.json; exit $$status
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

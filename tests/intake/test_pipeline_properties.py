@@ -66,7 +66,7 @@ def landed(engine, feed: str) -> list[tuple]:
         return s.execute(select(rr.external_id, rr.content_hash, rr.outcome, rr.reason).where(rr.feed == feed)).all()
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(batches())
 def test_any_batch_is_stored_or_rejected_never_raised(city, batch):

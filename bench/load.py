@@ -442,7 +442,9 @@ def _figures(clients, elapsed, surge, tally, sampler, lost, feeds) -> dict[str, 
     every = [s for values in tally.latencies.values() for s in values]
     return {
         "clients": clients, "seconds": round(elapsed, 1), "surge": surge,
-        "requests": len(every), "errors": len(tally.errors), "first_errors": tally.errors[:10],
+        "requests": len(every), "errors": len(tally.errors),
+        "timeouts": sum("Timeout" in e for e in tally.errors),  # no answer within 30 s: a server saturated
+        "server_errors": sum("answered 5" in e for e in tally.errors), "first_errors": tally.errors[:10],
         "p50_ms": round(1000 * percentile(every, 0.50), 1), "p95_ms": round(1000 * percentile(every, 0.95), 1),
         "max_ms": round(1000 * max(every, default=0.0), 1),
         "pages": {page: {"requests": len(v), "answered": tally.answered.get(page, 0),

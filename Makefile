@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run setup test browser clean
+.PHONY: run setup test soak browser clean
 
 run: setup
 	$(PY) app.py
@@ -18,6 +18,13 @@ setup: $(VENV)/.runtime
 test: $(VENV)/.dev browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# 100 screens for 10 minutes against gunicorn (2 workers) during a 10x ingest surge, on a throwaway
+# PostgreSQL database (IOC_TEST_PG, default the local server). Fails on any error or lost record.
+soak: $(VENV)/.dev
+	@mkdir -p var
+	$(PY) -m bench.load --clients 100 --seconds 600 --surge 10 --json > var/soak.json; \
+		status=$$?; cat var/soak.json; exit $$status
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

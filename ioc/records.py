@@ -8,9 +8,9 @@ datum (wgs84, gcj02 or bd09); the pipeline converts them once, to WGS-84.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 # The categories every city shares; packs route and fuse by these.
 CATEGORIES: tuple[str, ...] = (
@@ -45,6 +45,12 @@ UnitStatus = Literal[UNIT_STATUSES]  # type: ignore[valid-type]
 Channel = Literal["110", "119", "120", "12345", "urban", "grid", "video", "sensor", "import", "other"]
 
 
+def clipped(n: int) -> Any:
+    """Descriptive text cut to the store's column of ``n`` characters (a long label is no reason
+    to lose a record); identifiers instead carry ``max_length`` and a longer one is rejected."""
+    return Annotated[str, AfterValidator(lambda s: s[:n])]
+
+
 class Reject(Exception):
     """Raised by an adapter's ``parse`` for an item it cannot turn into records; the message is the reason."""
 
@@ -68,7 +74,7 @@ class IncidentRecord(_Record):
     external_id: str = Field(min_length=1, max_length=200)
     channel: Channel
     category: Category
-    type: str = ""
+    type: clipped(80) = ""
     priority: Priority = "P3"
     status: IncidentStatus = "new"
     source_status: str = ""
@@ -97,19 +103,19 @@ class AlertRecord(_Record):
     """A CAP message. ``areas`` is a GeoJSON FeatureCollection in WGS-84 (CAP's datum)."""
 
     kind: Literal["alert"] = "alert"
-    sender: str
-    identifier: str
+    sender: str = Field(max_length=200)
+    identifier: str = Field(max_length=200)
     sent: AwareDatetime
     status: Literal["Actual", "Exercise", "System", "Test", "Draft"]
     msg_type: Literal["Alert", "Update", "Cancel", "Ack", "Error"]
     scope: Literal["Public", "Restricted", "Private"] = "Public"
     references: tuple[tuple[str, str, datetime], ...] = ()
-    event: str = ""
-    category: str = ""
-    urgency: str = "Unknown"
-    severity: str = "Unknown"
-    certainty: str = "Unknown"
-    headline: str = ""
+    event: clipped(200) = ""
+    category: clipped(40) = ""
+    urgency: clipped(20) = "Unknown"
+    severity: clipped(20) = "Unknown"
+    certainty: clipped(20) = "Unknown"
+    headline: clipped(500) = ""
     description: str = ""
     instruction: str = ""
     language: str = ""
@@ -123,11 +129,11 @@ class AlertRecord(_Record):
 
 class ReadingRecord(_Record):
     kind: Literal["reading"] = "reading"
-    sensor_id: str = Field(min_length=1)
+    sensor_id: str = Field(min_length=1, max_length=60)
     at: AwareDatetime
     value: float
-    sensor_kind: str = "water_level"
-    unit_of_measure: str = ""
+    sensor_kind: clipped(30) = "water_level"
+    unit_of_measure: clipped(20) = ""
     key_point_id: str | None = None
     warning_level: float | None = None
     alarm_level: float | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,11 @@ UNIT_TO_ASSIGNMENT = {"EN_ROUTE": "EN_ROUTE", "ON_SCENE": "ON_SCENE", "CLEARED":
 CHANNEL_SERVICE = {"110": "police", "119": "fire", "120": "health"}
 KIND_SERVICE = {"police_cad": "police", "emergency_cad": "fire"}
 UNIT_ID_MAX = 40  # the store's unit id column
+EXTERNAL_ID_MAX = 200  # the store's raw record and incident external id columns
+# A source clock may run a little ahead; a time further ahead than this is wrong, not early.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+# Each kind of located record's own event time.
+EVENT_TIME = {"incident": "reported_at", "unit_status": "at", "reading": "at"}
 INCIDENT_COPY_FIELDS = ("channel", "category", "type", "priority", "title", "description", "address",
                         "lon", "lat", "location_flag", "district_code", "grid_code", "org_code", "reported_at",
                         "closed_at", "extra")
@@ -111,7 +116,8 @@ class BatchReport:
     stored: int = 0
     updated: int = 0
     fused: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # items sent again as they were (not landed again): fetched = landed + duplicates
+    unchanged: int = 0  # new versions of a record that change nothing stored
     rejected: list[tuple[str, str]] = field(default_factory=list)
     defects: list[tuple[str, str]] = field(default_factory=list)  # (external id, what was repaired or dropped)
     flagged: dict[str, int] = field(default_factory=dict)
@@ -124,8 +130,9 @@ class BatchReport:
     newest: datetime | None = None
 
     def add(self, other: BatchReport) -> None:
-        for name in ("fetched", "stored", "updated", "fused", "duplicates", "units", "units_registered", "alerts",
-                     "readings", "closed_as_history", "split_off"):
+        for name in ("fetched", "stored", "updated", "fused", "duplicates", "unchanged", "units", "units_registered",
+                     "alerts", "readings", "closed_as_history",
+                     "split_off"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected += other.rejected
         self.defects += other.defects
@@ -142,7 +149,8 @@ class BatchReport:
 
     def counts(self) -> dict[str, int]:
         return {"fetched": self.fetched, "stored": self.stored, "updated": self.updated, "fused": self.fused,
-                "duplicates": self.duplicates, "rejected": len(self.rejected), "units": self.units,
+                "duplicates": self.duplicates, "unchanged": self.unchanged, "rejected": len(self.rejected),
+                "units": self.units,
                 "units_registered": self.units_registered, "alerts": self.alerts, "readings": self.readings,
                 "closed_as_history": self.closed_as_history, "split_off": self.split_off}
 
@@ -167,13 +175,20 @@ class _Item:
     records: list[Record] = field(default_factory=list)
     reason: str | None = None
 
+    @classmethod
+    def of(cls, raw: Any) -> _Item:
+        """A fetched ``feeds.base.RawItem`` as it can be landed: PostgreSQL keeps no NUL character
+        in text (it stands as U+FFFD in the kept payload, the hash is of what was sent) and an id
+        is at most ``EXTERNAL_ID_MAX`` characters (longer ones are cut, the same way each time)."""
+        external_id = raw.external_id.replace("\x00", "")[:EXTERNAL_ID_MAX] if raw.external_id else raw.external_id
+        return cls(external_id, raw.payload.replace("\x00", "\ufffd"), raw.content_hash, raw.received_at)
+
 
 def ingest_batch(engine: Engine, ctx: FeedContext, items: Sequence[Any], parse: Parser,
                  cursor: str | None = None, save_cursor: bool = True) -> BatchReport:
     """Store one fetched batch (``items`` are ``feeds.base.RawItem``) and move the cursor."""
     with transaction(engine) as session:
-        report = ingest_items(session, ctx, [_Item(i.external_id, i.payload, i.content_hash, i.received_at)
-                                             for i in items], parse)
+        report = ingest_items(session, ctx, [_Item.of(i) for i in items], parse)
         if save_cursor:
             _save_state(session, ctx.name, ctx.kind, cursor, report)
     return report
@@ -211,7 +226,8 @@ def replay(engine: Engine, ctx: FeedContext, parse: Parser, everything: bool = F
             items = [_Item(r.external_id, r.payload, r.content_hash, r.received_at, raw_id=r.id) for r in rows]
             report = ingest_items(session, ctx, items, parse)
             # The feed's totals count what the replay added, not the records it read again.
-            _save_state(session, ctx.name, ctx.kind, None, replace(report, fetched=0, duplicates=0, rejected=[]),
+            _save_state(session, ctx.name, ctx.kind, None, replace(report, fetched=0, duplicates=0, unchanged=0,
+                                                                        rejected=[]),
                         keep_cursor=True)
         last_id = rows[-1].id
         total.add(report)
@@ -225,6 +241,7 @@ def ingest_items(session: Session, ctx: FeedContext, items: list[_Item], parse: 
     fresh = _drop_seen(session, ctx.name, items, report)
     for item in fresh:
         _parse(item, parse)
+        _correct_future(ctx, item, report)
     places = _locate(ctx, [r for it in fresh for r in it.records])
     by_kind: dict[str, list[tuple[_Item, Record]]] = {}
     for item in fresh:
@@ -277,7 +294,7 @@ def _parse(item: _Item, parse: Parser) -> None:
 
     raw = RawItem(item.external_id, item.payload, item.received_at)
     try:
-        item.records = list(parse(raw))
+        item.records = [_without_nul(r) for r in parse(raw)]
     except Reject as exc:
         item.reason = str(exc) or "rejected by the adapter"
     except ValidationError as exc:
@@ -286,6 +303,46 @@ def _parse(item: _Item, parse: Parser) -> None:
     except Exception as exc:  # a poisoned record must not stop its batch
         log.warning("feed item %s: %s: %s", item.external_id, type(exc).__name__, exc)
         item.reason = f"could not parse: {type(exc).__name__}: {exc}"
+    if item.reason:
+        item.reason = item.reason.replace("\x00", "\ufffd")
+
+
+def _correct_future(ctx: FeedContext, item: _Item, report: BatchReport) -> None:
+    """A time later than its arrival (beyond ``FUTURE_TOLERANCE``) is a wrong clock at the source:
+    the record is kept at the time it arrived, the source's time in ``extra`` (incidents) and the
+    feed's counts (``flagged_future_time``). Left alone, a unit status from 2099 would hide every
+    real one after it, and an incident reported tomorrow would sit at the top of the board."""
+    latest = item.received_at + FUTURE_TOLERANCE
+    for n, record in enumerate(item.records):
+        name = EVENT_TIME.get(record.kind)
+        if name is None or getattr(record, name) <= latest:
+            continue
+        sent = getattr(record, name)
+        update: dict[str, Any] = {name: item.received_at}
+        if isinstance(record, IncidentRecord):
+            update["extra"] = {**record.extra, "source_time": sent.isoformat()}
+        item.records[n] = record.model_copy(update=update)
+        report.flagged["future_time"] = report.flagged.get("future_time", 0) + 1
+        log.info("feed %s item %s: time %s is ahead of its arrival; kept at arrival", ctx.name,
+                 item.external_id, sent.isoformat())
+
+
+def _without_nul(record: Record) -> Record:
+    """The record with NUL characters taken out of its text (PostgreSQL refuses them, and they
+    mean nothing on a screen)."""
+    data = record.model_dump()
+    clean = _strip_nul(data)
+    return record if clean == data else type(record).model_validate(clean)
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_strip_nul(v) for v in value)
+    return value
 
 
 def _land(session: Session, feed: str, items: list[_Item], report: BatchReport,
@@ -503,7 +560,7 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
         changed["status"] = status
         incident.status = status
     if not changed:
-        report.duplicates += 1
+        report.unchanged += 1
         return
     if "priority" in changed or "category" in changed:
         sla.apply_incident_clocks(session, incident, ctx.pack)
@@ -661,6 +718,8 @@ def _save_state(session: Session, feed: str, kind: str, cursor: str | None, repo
     totals = dict(state.counts or {})
     for key, value in report.counts().items():
         totals[key] = totals.get(key, 0) + value
+    for flag, value in report.flagged.items():  # location and time flags, shown with the feed's health
+        totals[f"flagged_{flag}"] = totals.get(f"flagged_{flag}", 0) + value
     state.counts = totals
     if report.newest:
         state.lag_seconds = max(0.0, (datetime.now(timezone.utc) - report.newest).total_seconds())

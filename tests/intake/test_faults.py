@@ -197,3 +197,20 @@ def test_every_item_of_a_bad_batch_ends_stored_or_rejected_with_a_reason(city, h
     with transaction(engine) as s:
         flags = dict(s.execute(select(models.Incident.external_id, models.Incident.location_flag)).all())
     assert (flags["ZERO"], flags["SWAPPED"], flags["FAR"], flags["OK"]) == ("missing", "swapped", "outside", None)
+    counts = feed_states(engine)["mixed"].counts  # the feed's health shows what it sent
+    assert (counts["rejected"], counts["flagged_missing"], counts["flagged_swapped"], counts["flagged_outside"]) == \
+        (2, 1, 1, 1)
+
+
+def test_a_time_in_the_future_is_kept_at_its_arrival_and_counted(city, httpserver):
+    ahead = datetime.now(timezone.utc) + timedelta(days=2)
+    httpserver.expect_request("/pages").respond_with_json(
+        {"items": [record("AHEAD", reported_at=ahead.isoformat()), record("NOW")]})
+    before = datetime.now(timezone.utc)
+    report = runner(city, "skewed", httpserver.url_for("/pages")).poll().report
+    assert report.stored == 2 and report.flagged == {"future_time": 1}
+    with transaction(city[0]) as s:
+        incident = s.scalars(select(models.Incident).where(models.Incident.external_id == "AHEAD")).one()
+    assert before <= incident.reported_at <= datetime.now(timezone.utc)  # on the board as arrived now
+    assert incident.extra["source_time"] == ahead.isoformat()  # what the source said is kept
+    assert feed_states(city[0])["skewed"].counts["flagged_future_time"] == 1

@@ -265,18 +265,18 @@ def test_cad_progress_on_our_order_moves_the_assignment_and_incident(city):
     ours = incident(engine, "a1")
     dispatch(engine, Actor("duty1", "duty_officer"), ours.id, ["PC-01"])
 
-    def status(code, minutes):
+    def status(code, minutes):  # ahead of now, within the pipeline's FUTURE_TOLERANCE of 10 minutes
         return RawItem(f"PC-01@{minutes}", json.dumps({
             "kind": "unit_status", "unit_id": "PC-01", "status": code, "incident_external_id": str(ours.id),
             "at": (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat(), "lon": 113.75, "lat": 22.95}))
 
     ingest_batch(engine, ctx, [status("EN_ROUTE", 1)], parse)
-    ingest_batch(engine, ctx, [status("ON_SCENE", 6)], parse)
+    ingest_batch(engine, ctx, [status("ON_SCENE", 5)], parse)
     with transaction(engine) as s:
         assignment = s.scalar(select(models.Assignment).where(models.Assignment.unit_id == "PC-01"))
         assert assignment.status == "ON_SCENE" and assignment.en_route_at and assignment.on_scene_at
     assert incident(engine, "a1").status == "on_scene"
-    ingest_batch(engine, ctx, [status("AVAILABLE", 40)], parse)
+    ingest_batch(engine, ctx, [status("AVAILABLE", 9)], parse)
     with transaction(engine) as s:
         assert s.scalar(select(models.Assignment.status)) == "CLEARED"
         assert s.get(models.Unit, "PC-01").status == "AVAILABLE"

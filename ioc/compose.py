@@ -8,10 +8,12 @@ is chosen here and never ask whether the demo is on.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from ioc.chain.outbox import Sender, http_sender, payload_sender
 from ioc.config import FeedSettings, Settings
@@ -76,3 +78,24 @@ def schedule_briefing(scheduler: BaseScheduler, runtime: Runtime) -> None:
     scheduler.add_job(write_yesterday, CronTrigger(hour=runtime.settings.briefing.hour, minute=0, timezone=tz),
                       id="briefing", name="briefing", replace_existing=True, max_instances=1, coalesce=True,
                       misfire_grace_time=3600)
+
+
+DUTY_INTERVAL_S = 10
+
+
+def schedule_demo_duty(scheduler: BaseScheduler, runtime: Runtime, clock: Callable[[], datetime] = utcnow) -> None:
+    """With the demo on, its duty officers and handlers (``ioc.demo_duty``) act every few seconds
+    through the chain, on ``clock`` (the demo city's own when it runs in this process)."""
+    if not runtime.settings.demo.enabled:
+        return
+    from ioc.demo_duty import DemoDuty
+
+    duty = DemoDuty(runtime.engine, runtime.pack, clock)
+
+    def act() -> None:
+        report = duty.run()
+        if report.done:
+            log.info("%s", report.summary())
+
+    scheduler.add_job(act, IntervalTrigger(seconds=DUTY_INTERVAL_S), id="demo_duty", name="demo duty",
+                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=DUTY_INTERVAL_S)

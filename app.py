@@ -11,7 +11,6 @@ import argparse
 import logging
 import socket
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import dash
@@ -94,7 +93,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
         mqtt = ("127.0.0.1", demo.mqtt_port) if demo.mqtt_port else None
         sim = start_simulator(runtime.pack, port=demo.port, speed=demo.speed, scenario=demo.scenario, mqtt=mqtt)
         log.info("demo city (%s, speed %s) serving its sources on %s", demo.scenario, demo.speed, sim.base_url)
-        schedule_demo_duty(scheduler, runtime, lambda: datetime.fromtimestamp(sim.world.now(), timezone.utc))
+        schedule_demo_duty(scheduler, runtime)
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
     schedule_briefing(scheduler, runtime)

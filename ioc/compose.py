@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+
+import httpx
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -83,14 +85,25 @@ def schedule_briefing(scheduler: BaseScheduler, runtime: Runtime) -> None:
 DUTY_INTERVAL_S = 10
 
 
-def schedule_demo_duty(scheduler: BaseScheduler, runtime: Runtime, clock: Callable[[], datetime] = utcnow) -> None:
+def demo_clock(base_url: str) -> Callable[[], datetime]:
+    """The demo city's own time (its ``/`` state): a fast replay runs behind the wall clock."""
+    def now() -> datetime:
+        try:
+            state = httpx.get(base_url.rstrip("/") + "/", timeout=5).json()
+            return datetime.fromisoformat(state["sim_time"]).astimezone(timezone.utc)
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            return utcnow()  # the city is not answering: nothing new comes in either
+    return now
+
+
+def schedule_demo_duty(scheduler: BaseScheduler, runtime: Runtime) -> None:
     """With the demo on, its duty officers and handlers (``ioc.demo_duty``) act every few seconds
-    through the chain, on ``clock`` (the demo city's own when it runs in this process)."""
+    through the chain, on the demo city's clock."""
     if not runtime.settings.demo.enabled:
         return
     from ioc.demo_duty import DemoDuty
 
-    duty = DemoDuty(runtime.engine, runtime.pack, clock)
+    duty = DemoDuty(runtime.engine, runtime.pack, demo_clock(runtime.settings.demo.url()))
 
     def act() -> None:
         report = duty.run()

@@ -640,6 +640,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "events.col.status": ("状态", "Status"),
     "events.col.address": ("地址", "Address"),
     # wall rotation / shading / heat, demo and event form (issues 8, 10)
+    "wall.per_10k": ("每万人警情", "Per 10,000 residents"),
+    "wall.per_10k_hint": ("按每万常住人口的在办事件数给镇街着色", "Shade divisions by open incidents per 10,000 residents"),
+    "wall.per_10k_legend": ("每万人在办事件", "Open per 10,000 residents"),
+    "wall.density": ("密度", "Density"),
+    "wall.density_hint": ("显示在办事件密度（约1公里网格）", "Show the density of open incidents (cells of about 1 km)"),
     # (end of that block)
     # sources: fusion per feed, linked reports, city init names (issue 11)
     # (end of that block)

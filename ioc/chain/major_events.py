@@ -108,12 +108,13 @@ def close(engine: Engine, actor: Actor, event_id: int, seen_version: int | None,
 def _checked(session: Session, values: dict[str, Any]) -> dict[str, Any]:
     name = (values["name"] or "").strip()
     if not name:
-        raise ActionRefused("give the major event a name")
+        raise ActionRefused("give the major event a name", key="event_name")
     if values["kind"] not in KINDS:
         raise ActionRefused(f"unknown kind {values['kind']!r}; use one of {', '.join(KINDS)}")
     start, end = values["started_at"], values["ended_at"]
     if end is not None and end <= start:
-        raise ActionRefused(f"the end {end.isoformat()} is not after the start {start.isoformat()}")
+        raise ActionRefused(f"the end {end.isoformat()} is not after the start {start.isoformat()}",
+                            key="event_end")
     unknown = sorted(set(values["categories"]) - set(CATEGORIES))
     if unknown:
         raise ActionRefused(f"unknown category {unknown[0]!r}")

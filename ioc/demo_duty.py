@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,7 +37,7 @@ from ioc.store.db import session_factory
 log = logging.getLogger(__name__)
 
 DUTY = Actor(username="demo:duty", role="duty_officer")
-BATCH = 2000  # steps of one kind per run, so one run stays short however far behind it is
+BATCH = 100  # steps of one kind per run: a run stays short (and the feeds get the store) however far behind
 CALLBACK_CHANNELS = ("110", "119", "120", "12345", "urban")  # a citizen to call back
 ORDER_CHANNELS = ("12345",)  # the hotline hands its items to departments and town offices
 UNREACHED = 5  # one caller in five (incident id divisible by it) is never reached
@@ -92,7 +93,7 @@ class DemoDuty:
         now, report = self.clock(), DutyReport()
         for step in (self._acknowledge, self._hand_over, self._accept, self._feedback, self._verify,
                      self._close, self._call_back):
-            for label, action, at in step(now):
+            for label, action, at in islice(step(now), BATCH):
                 try:
                     action(at)
                 except ActionRefused:  # the source got there first (closed it, dispatched it)
@@ -103,7 +104,7 @@ class DemoDuty:
 
     def _rows(self, stmt):  # noqa: ANN001, ANN202 - a select of plain columns
         with session_factory(self.engine)() as session:
-            return session.execute(stmt.limit(BATCH)).all()
+            return session.execute(stmt).all()
 
     def _acknowledge(self, now: datetime):  # noqa: ANN202
         rows = self._rows(select(_I.id, _I.version, _I.reported_at, _I.acknowledge_due)

@@ -656,6 +656,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.not_your_org": ("工单 {id} 属于 {org}，不是你所在单位的工单。",
                             "Work order {id} belongs to {org}, not to your org."),
     "reason.event_name": ("请填写事件名称。", "Give the major event a name."),
+    "reason.event_state": ("该重大事件已结束，不能再修改。", "The major event has ended; it can no longer change."),
     "reason.event_end": ("结束时间必须晚于开始时间。", "The end must be after the start."),
     "wall.per_10k": ("每万人警情", "Per 10,000 residents"),
     "wall.per_10k_hint": ("按每万常住人口的在办事件数给镇街着色", "Shade divisions by open incidents per 10,000 residents"),

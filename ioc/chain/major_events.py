@@ -67,7 +67,8 @@ def _active_event(session: Session, actor: Actor, event_id: int, seen_version: i
     require(actor, "major_event.manage")
     if event.status != "active":
         already = "already " if verb == "close" else ""
-        raise InvalidTransition(f"cannot {verb} major event {event_id}: it is {already}{event.status}")
+        raise InvalidTransition(f"cannot {verb} major event {event_id}: it is {already}{event.status}",
+                                key="event_state")
     check_version("major event", event_id, event.version, seen_version)
     return event
 

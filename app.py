@@ -17,7 +17,7 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
-from ioc.compose import configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing
+from ioc.compose import configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing, schedule_demo_duty
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
@@ -85,6 +85,8 @@ def __getattr__(name: str):
 
 def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
     """The embedded default: the demo city and the feed worker in this process."""
+    runners = build_runners(runtime)
+    scheduler = BackgroundScheduler(timezone="UTC")
     if runtime.settings.demo.enabled:
         from feeds.simulator import start_simulator
 
@@ -92,8 +94,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
         mqtt = ("127.0.0.1", demo.mqtt_port) if demo.mqtt_port else None
         sim = start_simulator(runtime.pack, port=demo.port, speed=demo.speed, scenario=demo.scenario, mqtt=mqtt)
         log.info("demo city (%s, speed %s) serving its sources on %s", demo.scenario, demo.speed, sim.base_url)
-    runners = build_runners(runtime)
-    scheduler = BackgroundScheduler(timezone="UTC")
+        schedule_demo_duty(scheduler, runtime)
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
     schedule_briefing(scheduler, runtime)

@@ -8,7 +8,10 @@ is chosen here and never ask whether the demo is on.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import httpx
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -98,3 +101,35 @@ def schedule_anomalies(scheduler: BaseScheduler, runtime: Runtime) -> None:
     scheduler.add_job(scan, IntervalTrigger(minutes=ANOMALY_SCAN_MINUTES), id="anomalies", name="anomalies",
                       replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=300,
                       next_run_time=utcnow())
+
+
+DUTY_INTERVAL_S = 10
+
+
+def demo_clock(base_url: str) -> Callable[[], datetime]:
+    """The demo city's own time (its ``/`` state): a fast replay runs behind the wall clock."""
+    def now() -> datetime:
+        try:
+            state = httpx.get(base_url.rstrip("/") + "/", timeout=5).json()
+            return datetime.fromisoformat(state["sim_time"]).astimezone(timezone.utc)
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            return utcnow()  # the city is not answering: nothing new comes in either
+    return now
+
+
+def schedule_demo_duty(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """With the demo on, its duty officers and handlers (``ioc.demo_duty``) act every few seconds
+    through the chain, on the demo city's clock."""
+    if not runtime.settings.demo.enabled:
+        return
+    from ioc.demo_duty import DemoDuty
+
+    duty = DemoDuty(runtime.engine, runtime.pack, demo_clock(runtime.settings.demo.url()))
+
+    def act() -> None:
+        report = duty.run()
+        if report.done:
+            log.info("%s", report.summary())
+
+    scheduler.add_job(act, IntervalTrigger(seconds=DUTY_INTERVAL_S), id="demo_duty", name="demo duty",
+                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=DUTY_INTERVAL_S)

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ioc import PROJECT_ROOT
 from ioc.errors import ConfigError
+from ioc.records import CATEGORIES
 
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "ioc.toml"
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "ioc.db"
@@ -102,11 +103,25 @@ class DemoSettings(_Section):
 
 
 class WallView(_Section):
-    """One view of the wall's rotation: the whole city, or one division (``code``)."""
+    """One view of the wall's rotation: the whole city, one division (``code``), one category
+    (``category``: map and panels show only it) or the open major event (skipped when none is open).
+    ``layers`` switches the map's shading by open incidents per 10,000 residents (``per_10k``) and
+    its density layer (``density``) on for the view; a kiosk has no buttons, so this is how it shows them."""
 
-    kind: Literal["city", "division"] = "city"
+    kind: Literal["city", "division", "category", "major_event"] = "city"
     code: str = Field(default="", description="the division code, for kind = division")
+    category: str = Field(default="", description="the category, for kind = category (see ioc.records)")
     seconds: float = Field(default=60.0, gt=0)
+    layers: list[Literal["per_10k", "density"]] | None = Field(
+        default=None, description="map layers on during this view; unset keeps what is on")
+
+    @model_validator(mode="after")
+    def _target_given(self) -> WallView:
+        if self.kind == "division" and not self.code:
+            raise ValueError("a division view needs code = the division's code")
+        if self.kind == "category" and self.category not in CATEGORIES:
+            raise ValueError(f"a category view needs category = one of {', '.join(CATEGORIES)}")
+        return self
 
 
 class WallSettings(_Section):

@@ -5,7 +5,14 @@ class UserError(Exception):
     """A mistake the user can fix: bad arguments, a missing file, an invalid setting.
 
     The message says what is wrong and how to fix it; the CLI prints it and exits non-zero.
+    ``key`` and ``params`` name the reason for pages, which say it in the reader's language
+    (``reason.<key>`` in ``ioc.i18n``); the message stays English for the API, the CLI and logs.
     """
+
+    def __init__(self, message: str = "", key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params
 
 
 class ConfigError(UserError):

@@ -10,7 +10,7 @@ from typing import Any
 from dash import ctx, html
 
 from ioc.errors import Stale, UserError
-from ioc.i18n import t
+from ioc.i18n import MESSAGES, t
 from ioc.read import citymap
 from layouts.context import current
 
@@ -82,8 +82,23 @@ def outcome(exc: Exception | None, lang: str, what: str = "") -> html.Div:
     if exc is None:
         return html.Div(t("duty.done", lang, what=what), className="msg msg-ok", role="status")
     if isinstance(exc, Stale):
-        return html.Div([html.Strong(t("duty.stale", lang)), html.Span(str(exc), className="msg-detail")],
+        return html.Div([html.Strong(t("duty.stale", lang)), html.Span(reason(exc, lang), className="msg-detail")],
                         className="msg msg-stale", role="alert")
-    reason = str(exc) if isinstance(exc, UserError) else type(exc).__name__
-    return html.Div([html.Strong(t("duty.refused", lang)), html.Span(reason, className="msg-detail")],
+    said = reason(exc, lang) if isinstance(exc, UserError) else type(exc).__name__
+    return html.Div([html.Strong(t("duty.refused", lang)), html.Span(said, className="msg-detail")],
                     className="msg msg-refused", role="alert")
+
+
+# Reason parameters that are words of a vocabulary, said in the reader's language.
+_PARAM_WORDS = {"status": "duty.status.", "order_status": "orders.status."}
+
+
+def reason(exc: Exception, lang: str) -> str:
+    """A service's refusal in the reader's language (``reason.<key>``); its English message when
+    the reason has no key of its own yet."""
+    key = getattr(exc, "key", None)
+    if not key or f"reason.{key}" not in MESSAGES:
+        return str(exc)
+    params = {name: t(_PARAM_WORDS[name] + str(value), lang) if name in _PARAM_WORDS else value
+              for name, value in exc.params.items()}
+    return t(f"reason.{key}", lang, **params)

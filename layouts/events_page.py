@@ -14,6 +14,7 @@ from ioc.chain.actions import PERMISSIONS
 from ioc.errors import ActionRefused, NotFound
 from ioc.i18n import t
 from ioc.read import citymap, events, lists
+from ioc.records import CATEGORIES
 from layouts import chips, context
 from layouts.timefmt import duration, when
 
@@ -53,6 +54,10 @@ def _create_form(lang: str) -> html.Section:
             html.Label([t("events.input.divisions", lang), dcc.Dropdown(
                 id="event-divisions", multi=True, options=divisions, className="event-dropdown",
                 placeholder=t("events.input.all_divisions", lang))]),
+            html.Label([t("events.input.categories", lang), dcc.Dropdown(
+                id="event-categories", multi=True, className="event-dropdown",
+                options=[{"label": t(f"category.{c}", lang), "value": c} for c in CATEGORIES],
+                placeholder=t("events.input.all_categories", lang))]),
         ]),
         html.Button(t("events.do.open", lang), id="event-open", n_clicks=0, className="btn btn-accept"),
         html.Div(id="event-open-message", className="orders-message", role="status"),
@@ -76,7 +81,7 @@ def render_list(_changed, lang):
     ]) for e in rows]
 
 
-def open_event(_clicks, name, kind, start, divisions, changed, lang):
+def open_event(_clicks, name, kind, start, divisions, categories, changed, lang):
     who, rt = context.actor(), context.current()
     if not _clicks or who is None:
         raise dash.exceptions.PreventUpdate
@@ -85,11 +90,13 @@ def open_event(_clicks, name, kind, start, divisions, changed, lang):
     try:
         started = datetime.fromisoformat(start).replace(tzinfo=rt.pack.timezone) if start else datetime.now(
             rt.pack.timezone)
-        event = major_events.create(rt.engine, who, name, kind, started, district_codes=divisions or ())
+        event = major_events.create(rt.engine, who, name, kind, started, district_codes=divisions or (),
+                                    categories=categories or ())
     except ValueError:
         return html.Span(t("events.need.start", lang), className="error", role="alert"), dash.no_update
     except ActionRefused as exc:
-        return html.Span(f"{t('orders.refused.other', lang)} ({exc})", className="error", role="alert"), dash.no_update
+        return (html.Span(f"{t('orders.refused.other', lang)} ({chips.reason(exc, lang)})", className="error",
+                          role="alert"), dash.no_update)
     return dcc.Link(t("events.opened", lang, name=event.name), href=f"/events/{event.id}"), (changed or 0) + 1
 
 
@@ -210,7 +217,8 @@ def close_event(_clicks, event_id, changed, lang):
     try:
         major_events.close(rt.engine, who, event_id, None)
     except ActionRefused as exc:
-        return html.Span(f"{t('orders.refused.other', lang)} ({exc})", className="error", role="alert"), dash.no_update
+        return (html.Span(f"{t('orders.refused.other', lang)} ({chips.reason(exc, lang)})", className="error",
+                          role="alert"), dash.no_update)
     return t("events.closed", lang), (changed or 0) + 1
 
 
@@ -218,7 +226,8 @@ def register(app: dash.Dash) -> None:
     app.callback(Output("events-list", "children"), Input("events-changed", "data"), State("lang", "data"))(render_list)
     app.callback(Output("event-open-message", "children"), Output("events-changed", "data"),
                  Input("event-open", "n_clicks"), State("event-name", "value"), State("event-kind", "value"),
-                 State("event-start", "value"), State("event-divisions", "value"), State("events-changed", "data"),
+                 State("event-start", "value"), State("event-divisions", "value"), State("event-categories", "value"),
+                 State("events-changed", "data"),
                  State("lang", "data"), prevent_initial_call=True)(open_event)
     app.callback(Output("event-head", "children"), Output("event-markers", "children"),
                  Output("event-side", "children"), Output("event-incidents", "children"),

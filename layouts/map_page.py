@@ -66,13 +66,16 @@ def live_stores(rt) -> list:
         dcc.Store(id="live-version"),
         dcc.Store(id="live-delta"),
         dcc.Store(id="live-units"),
+        dcc.Store(id="live-filter"),  # {category | categories: index(es) in CATEGORIES} or none: all
         dcc.Store(id="city-bounds", data=city_bounds(rt)),
         dcc.Interval(id="live-tick", interval=LIVE_REFRESH_MS),
     ]
 
 
-def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: list | None = None) -> dl.Map:
-    """The city map with its live layers; ``extra`` overlays (the wall's) go after the live ones."""
+def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: list | None = None,
+             layers: list | None = None) -> dl.Map:
+    """The city map with its live layers; ``extra`` overlays go after the live ones, ``layers``
+    (the wall's, switched by its own buttons) above the outlines and under the live layers."""
     live = [
         dl.Overlay(dl.GeoJSON(id="alert-layer", data=EMPTY, style={"variable": "ioc.map.alertStyle"},
                               onEachFeature={"variable": "ioc.map.alertTooltip"}),
@@ -89,13 +92,13 @@ def live_map(rt, districts: dict, points: dict[str, dict], lang: str, extra: lis
                    name=t("map.units", lang), checked=True),
         *(extra or []),
     ]
-    return city_map(rt, "city-map", districts, points, lang, live)
+    return city_map(rt, "city-map", districts, points, lang, live, layers=layers)
 
 
 def city_map(rt, map_id: str, districts: dict, points: dict[str, dict], lang: str, overlays: list,
-             prefer_canvas: bool = True, division_id: str = "division-layer") -> dl.Map:
-    """Tiles (when configured), division outlines, ``overlays`` and the key-point layers, fitted
-    to the city; the live map and the replay draw their own layers on it."""
+             prefer_canvas: bool = True, division_id: str = "division-layer", layers: list | None = None) -> dl.Map:
+    """Tiles (when configured), division outlines, ``layers`` (always shown), ``overlays`` and the
+    key-point layers, fitted to the city; the live map and the replay draw their own layers on it."""
     web = rt.settings.web
     children = []
     if web.tile_url:
@@ -108,6 +111,7 @@ def city_map(rt, map_id: str, districts: dict, points: dict[str, dict], lang: st
         hideout={"lang": lang, "selected": None},
         zoomToBounds=False,
     ))
+    children += layers or []
     overlays = overlays + [
         dl.Overlay(
             dl.GeoJSON(data=points[kind], pointToLayer={"variable": "ioc.map.keyPoint"},
@@ -194,8 +198,8 @@ def register_live(app: dash.Dash) -> None:
     # The browser builds the features from compact rows (assets/ioc.js).
     app.clientside_callback(
         dash.ClientsideFunction(namespace="ioc", function_name="mergeRows"),
-        Output("incident-layer", "data"), Input("live-delta", "data"),
-        State("incident-layer", "data"), State("incident-layer", "hideout"),
+        Output("incident-layer", "data"), Input("live-delta", "data"), Input("live-filter", "data"),
+        State("incident-layer", "hideout"),
     )
     app.clientside_callback(
         dash.ClientsideFunction(namespace="ioc", function_name="unitFeatures"),

@@ -21,7 +21,7 @@ from ioc.chain.actions import Actor
 from ioc.errors import ActionRefused, Conflict, Forbidden, InvalidTransition, NotFound
 from ioc.i18n import t
 from ioc.read import orders
-from layouts import context
+from layouts import chips, context
 from layouts.timefmt import duration, when
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def act(_clicks, field_ids, values, photos, selected, version, changed, lang):
         return html.Span(str(missing), className="error", role="alert"), dash.no_update
     except ActionRefused as exc:
         key = next((k for kind, k in REFUSALS if isinstance(exc, kind)), "orders.refused.other")
-        return html.Span(f"{t(key, lang)} ({exc})", className="error", role="alert"), dash.no_update
+        return html.Span(f"{t(key, lang)} ({chips.reason(exc, lang)})", className="error", role="alert"), dash.no_update
     return t(f"orders.done.{action}", lang), (changed or 0) + 1
 
 

@@ -14,13 +14,17 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import dash
+import dash_leaflet as dl
 import plotly.graph_objects as go
-from dash import Input, Output, State, dcc, html
-from shapely.geometry import shape
+from dash import Input, Output, State, ctx, dcc, html
+from shapely.geometry import mapping, shape
+from shapely.ops import unary_union
 
+from ioc.chain import major_events
 from ioc.errors import NotFound
 from ioc.i18n import t
 from ioc.read import anomalies, lists, wall
+from ioc.records import CATEGORIES
 from layouts import context, map_page
 from layouts.context import current
 
@@ -43,11 +47,19 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
         html.Div(id="wall-signal", className="wall-signal"),
         html.Section(id="wall-tiles", className="wall-tiles", children=_tiles(None, lang)),
         html.Div(className="wall-map", children=[
-            map_page.live_map(rt, districts, points, lang),
+            map_page.live_map(rt, districts, points, lang, layers=_wall_layers()),
             html.Div(id="wall-view-name", className="wall-view-name"),
+            html.Div(id="wall-legend", className="wall-legend", hidden=True,
+                     **{"data-per10k": t("wall.per_10k_legend", lang)}),
             html.Div(id="wall-card", className="wall-card", hidden=True),
-            None if kiosk else html.Button(t("wall.follow", lang), id="wall-follow", className="wall-follow",
-                                           n_clicks=0, title=t("wall.follow_hint", lang)),
+            None if kiosk else html.Div(className="wall-buttons", children=[
+                html.Button(t("wall.follow", lang), id="wall-follow", className="wall-follow",
+                            n_clicks=0, title=t("wall.follow_hint", lang)),
+                html.Button(t("wall.per_10k", lang), id="wall-per10k", className="wall-toggle", n_clicks=0,
+                            title=t("wall.per_10k_hint", lang), **{"aria-pressed": "false"}),
+                html.Button(t("wall.density", lang), id="wall-density", className="wall-toggle", n_clicks=0,
+                            title=t("wall.density_hint", lang), **{"aria-pressed": "false"}),
+            ]),
         ]),
         html.Aside(className="wall-side", children=[
             html.H3(t("wall.trend", lang)),
@@ -60,30 +72,91 @@ def layout(lang: str = "zh-CN", **_query: str) -> html.Div:
         html.Div(id="wall-feeds", className="wall-feeds"),
         *map_page.live_stores(rt),
         dcc.Store(id="wall-views", data=rotation(rt, districts, lang)),
+        dcc.Store(id="wall-view"),
+        dcc.Store(id="wall-category"),
+        dcc.Store(id="wall-mode", data={"per_10k": False, "density": False}),
+        dcc.Store(id="wall-rates"),
         dcc.Store(id="wall-interrupt"),
         dcc.Interval(id="wall-rotate", interval=ROTATE_TICK_MS),
     ])
 
 
+def _wall_layers() -> list:
+    """The wall's own layers under the live ones: the density grid and the open event's area."""
+    return [
+        dl.GeoJSON(id="density-layer", data=map_page.EMPTY, style={"variable": "ioc.map.densityStyle"}),
+        dl.GeoJSON(id="event-area-layer", data=map_page.EMPTY, style={"variable": "ioc.map.eventAreaStyle"}),
+    ]
+
+
 def rotation(rt, districts: dict, lang: str) -> dict:
-    """The ``[wall] views`` playlist as bounds to fly to, and how long a new P1 holds the wall."""
+    """The ``[wall] views`` playlist as bounds to fly to (with a category to show, the event's area,
+    the layers to switch on), and how long a new P1 holds the wall. A major-event view becomes one
+    view per open event, and none when no event is open."""
     by_code = {f["properties"]["code"]: f for f in districts["features"]}
     city = map_page.city_bounds(rt)
+    events = major_events.active(rt.engine)
     views = []
     for view in rt.settings.wall.views:
-        feature = by_code.get(view.code) if view.kind == "division" else None
-        if view.kind == "division" and feature is None:
-            log.warning("[wall] views: no division %r in the city pack; view left out", view.code)
-            continue
-        if feature:
-            west, south, east, north = shape(feature["geometry"]).bounds
+        base = {"seconds": view.seconds, "layers": view.layers, "category": None, "area": None}
+        if view.kind == "division":
+            feature = by_code.get(view.code)
+            if feature is None:
+                log.warning("[wall] views: no division %r in the city pack; view left out", view.code)
+                continue
             p = feature["properties"]
-            views.append({"bounds": [[south, west], [north, east]], "seconds": view.seconds,
+            views.append({**base, "bounds": _bounds(shape(feature["geometry"])),
                           "name": p["name_en"] if lang == "en" and p["name_en"] else p["name_zh"]})
+        elif view.kind == "category":
+            views.append({**base, "bounds": city, "name": t("category." + view.category, lang),
+                          "category": CATEGORIES.index(view.category), "category_code": view.category})
+        elif view.kind == "major_event":
+            views += [{**base, **_event_view(event, by_code, city)} for event in events]
         else:
-            views.append({"bounds": city, "seconds": view.seconds, "name": t("wall.view_city", lang)})
-    return {"views": views or [{"bounds": city, "seconds": 60, "name": t("wall.view_city", lang)}],
-            "p1_seconds": rt.settings.wall.p1_card_seconds}
+            views.append({**base, "bounds": city, "name": t("wall.view_city", lang)})
+    fallback = {"bounds": city, "seconds": 60, "name": t("wall.view_city", lang), "layers": None, "category": None,
+                "area": None}
+    return {"views": views or [fallback], "p1_seconds": rt.settings.wall.p1_card_seconds,
+            "events": [e.id for e in events]}
+
+
+def _event_view(event, by_code: dict, city: list) -> dict:
+    """An open event: its drawn area, else its divisions, else the whole city; its categories' incidents."""
+    if event.area:
+        area = shape(event.area)
+    elif event.district_codes:
+        area = unary_union([shape(by_code[c]["geometry"]) for c in event.district_codes if c in by_code])
+    else:
+        area = None
+    cats = [CATEGORIES.index(c) for c in event.categories if c in CATEGORIES]
+    return {"bounds": _bounds(area) if area is not None and not area.is_empty else city, "name": event.name,
+            "categories": cats or None, "category_codes": list(event.categories) or None,
+            "area": {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "geometry": mapping(area), "properties": {"name": event.name}}]}
+            if area is not None and not area.is_empty else None}
+
+
+def _bounds(geom) -> list[list[float]]:
+    west, south, east, north = geom.bounds
+    return [[south, west], [north, east]]
+
+
+def refresh_views(version: dict | None, views: dict | None, lang_holder: dict):
+    """A major event opened or closed since the playlist was made: make it again."""
+    if not version or not any(v.kind == "major_event" for v in current().settings.wall.views):
+        return dash.no_update
+    rt = current()
+    if [e.id for e in major_events.active(rt.engine)] == (views or {}).get("events"):
+        return dash.no_update
+    districts, _ = map_page.outlines_and_points(rt)
+    return rotation(rt, districts, lang_holder.get("lang", "zh-CN"))
+
+
+def refresh_rates(version: dict | None):
+    """Open incidents per 10,000 residents per division, when incidents changed."""
+    if not version or "incident" not in version["changed"]:
+        return dash.no_update
+    return wall.open_per_10k(current().engine)
 
 
 def show_card(interrupt: dict | None, lang_holder: dict):
@@ -206,8 +279,9 @@ def _feeds(rows: list[dict], lang: str) -> list:
                       className="feed stale-feed" if f["stale"] else "feed") for f in rows]
 
 
-def refresh_panels(version: dict | None, lang_holder: dict):
-    """Redraw only the panels whose topics changed since the screen last looked."""
+def refresh_panels(version: dict | None, category: str | None, lang_holder: dict):
+    """Redraw only the panels whose topics changed since the screen last looked; all of them when
+    the rotation moves to another category (``wall-category``: the panels show only that one)."""
     if not version:
         return (dash.no_update,) * 6
     rt = current()
@@ -215,12 +289,13 @@ def refresh_panels(version: dict | None, lang_holder: dict):
     tz = rt.pack.manifest.timezone
     changed = set(version["changed"])
     now = datetime.now(timezone.utc)
-    due = {name: bool(topics & changed) for name, topics in TOPICS.items()}
+    every = ctx.triggered_id == "wall-category"
+    due = {name: every or bool(topics & changed) for name, topics in TOPICS.items()}
     return (
-        _tiles(wall.tiles(rt.engine, tz, now), lang) if due["tiles"] else dash.no_update,
-        _trend_patch(wall.trend(rt.engine, now), tz) if due["trend"] else dash.no_update,
-        _busiest(wall.busiest_divisions(rt.engine), lang) if due["busiest"] else dash.no_update,
-        _ticker(wall.newest_urgent(rt.engine, TICKER_SIZE), lang, tz, anomalies.current(rt.engine, tz, now))
+        _tiles(wall.tiles(rt.engine, tz, now, category), lang) if due["tiles"] else dash.no_update,
+        _trend_patch(wall.trend(rt.engine, now, category), tz) if due["trend"] else dash.no_update,
+        _busiest(wall.busiest_divisions(rt.engine, category=category), lang) if due["busiest"] else dash.no_update,
+        _ticker(wall.newest_urgent(rt.engine, TICKER_SIZE, category), lang, tz, anomalies.current(rt.engine, tz, now))
         if due["ticker"] else dash.no_update,
         _signal(wall.signal(rt.engine, now), lang) if due["signal"] else dash.no_update,
         _feeds(wall.feeds(rt.engine, rt.feeds, now), lang) if due["feeds"] else dash.no_update,
@@ -242,15 +317,43 @@ def register(app: dash.Dash) -> None:
     app.callback(
         Output("wall-tiles", "children"), Output("wall-trend", "figure"), Output("wall-busiest", "children"),
         Output("wall-ticker", "children"), Output("wall-signal", "children"), Output("wall-feeds", "children"),
-        Input("live-version", "data"), State("division-layer", "hideout"),
+        Input("live-version", "data"), Input("wall-category", "data"), State("division-layer", "hideout"),
     )(refresh_panels)
     app.callback(Output("wall-card", "children"), Output("wall-card", "hidden"),
                  Input("wall-interrupt", "data"), State("division-layer", "hideout"))(show_card)
-    # Rotation and new-P1 interrupts run in the browser (assets/ioc.js, ioc.wallRotate).
+    app.callback(Output("wall-views", "data"), Input("live-version", "data"), State("wall-views", "data"),
+                 State("division-layer", "hideout"), prevent_initial_call=True)(refresh_views)
+    app.callback(Output("wall-rates", "data"), Input("live-version", "data"), prevent_initial_call=True)(refresh_rates)
+    # Rotation and new-P1 interrupts run in the browser (assets/ioc.js, ioc.wallRotate); a view
+    # sets the map's category filter (live-filter), the panels' category and its layers.
     app.clientside_callback(
         dash.ClientsideFunction(namespace="ioc", function_name="wallRotate"),
-        Output("wall-view-name", "children"), Output("wall-interrupt", "data"),
+        Output("wall-view-name", "children"), Output("wall-interrupt", "data"), Output("wall-view", "data"),
+        Output("live-filter", "data"), Output("wall-category", "data"),
         Input("wall-rotate", "n_intervals"), State("wall-views", "data"), State("wall-interrupt", "data"),
+    )
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="wallViewMode"),
+        Output("wall-mode", "data", allow_duplicate=True), Output("event-area-layer", "data"),
+        Input("wall-view", "data"), State("wall-mode", "data"), prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="wallToggle"),
+        Output("wall-mode", "data", allow_duplicate=True),
+        Input("wall-per10k", "n_clicks"), Input("wall-density", "n_clicks"), State("wall-mode", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="wallShade"),
+        Output("division-layer", "hideout", allow_duplicate=True), Output("wall-legend", "children"),
+        Output("wall-legend", "hidden"),
+        Input("wall-mode", "data"), Input("wall-rates", "data"), State("division-layer", "hideout"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        dash.ClientsideFunction(namespace="ioc", function_name="densityCells"),
+        Output("density-layer", "data"), Input("incident-layer", "data"), Input("wall-mode", "data"),
+        State("incident-layer", "hideout"),
     )
     # "Follow": fit the city again and let the wall move on its own; any pan or zoom by hand holds it.
     app.clientside_callback(

@@ -15,7 +15,7 @@ from pathlib import Path
 from ioc import PROJECT_ROOT
 
 SCANNED = ("ioc", "feeds", "layouts", "app.py")
-TOP_MODULES = {"app", "ioc.cli", "ioc.__main__", "ioc.compose"}
+TOP_MODULES = {"app", "ioc.cli", "ioc.__main__", "ioc.compose", "ioc.demo_duty"}
 BASE_MODULES = {"ioc", "ioc.config", "ioc.errors", "ioc.i18n", "ioc.records"}
 STAGE_PACKAGES = {
     "ioc.city": "city", "ioc.store": "store", "ioc.chain": "chain", "ioc.intake": "intake",

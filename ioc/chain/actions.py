@@ -68,14 +68,15 @@ def require(actor: Actor, action: str) -> None:
     if allowed is None:
         raise KeyError(f"unknown action {action!r}")
     if actor.role not in allowed:
-        raise Forbidden(f"{actor.username} ({actor.role}) may not {action.replace('.', ' ').replace('_', ' ')}")
+        raise Forbidden(f"{actor.username} ({actor.role}) may not {action.replace('.', ' ').replace('_', ' ')}",
+                        key="forbidden", role=actor.role)
 
 
 def check_version(kind: str, item_id: Any, current: int, seen: int | None) -> None:
     """Refuse a write made on a stale view: someone else changed the item since."""
     if seen is not None and seen != current:
         raise Stale(f"{kind} {item_id} was changed by someone else (you saw version {seen}, it is now "
-                       f"{current}); reload it and try again")
+                    f"{current}); reload it and try again", key="stale", seen=seen, current=current)
 
 
 def get_or_404(session: Session, model: type, key: Any, kind: str, lock: bool = True) -> Any:

@@ -67,7 +67,8 @@ def _active_event(session: Session, actor: Actor, event_id: int, seen_version: i
     require(actor, "major_event.manage")
     if event.status != "active":
         already = "already " if verb == "close" else ""
-        raise InvalidTransition(f"cannot {verb} major event {event_id}: it is {already}{event.status}")
+        raise InvalidTransition(f"cannot {verb} major event {event_id}: it is {already}{event.status}",
+                                key="event_state")
     check_version("major event", event_id, event.version, seen_version)
     return event
 
@@ -108,12 +109,13 @@ def close(engine: Engine, actor: Actor, event_id: int, seen_version: int | None,
 def _checked(session: Session, values: dict[str, Any]) -> dict[str, Any]:
     name = (values["name"] or "").strip()
     if not name:
-        raise ActionRefused("give the major event a name")
+        raise ActionRefused("give the major event a name", key="event_name")
     if values["kind"] not in KINDS:
         raise ActionRefused(f"unknown kind {values['kind']!r}; use one of {', '.join(KINDS)}")
     start, end = values["started_at"], values["ended_at"]
     if end is not None and end <= start:
-        raise ActionRefused(f"the end {end.isoformat()} is not after the start {start.isoformat()}")
+        raise ActionRefused(f"the end {end.isoformat()} is not after the start {start.isoformat()}",
+                            key="event_end")
     unknown = sorted(set(values["categories"]) - set(CATEGORIES))
     if unknown:
         raise ActionRefused(f"unknown category {unknown[0]!r}")

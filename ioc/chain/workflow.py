@@ -117,7 +117,8 @@ def allowed_from(status: str) -> list[str]:
 def _refusal(incident: models.Incident, verb: str) -> InvalidTransition:
     can = allowed_from(incident.status)
     options = f"from {incident.status} it can only {_join(can)}" if can else "it can no longer change"
-    return InvalidTransition(f"cannot {verb} incident {incident.id}: it is {incident.status}; {options}")
+    return InvalidTransition(f"cannot {verb} incident {incident.id}: it is {incident.status}; {options}",
+                             key="incident_state", id=incident.id, status=incident.status)
 
 
 def _join(words: list[str]) -> str:
@@ -251,7 +252,7 @@ def _no_open_orders(session: Session, incident: models.Incident) -> None:
     if rows:
         listed = ", ".join(f"#{r.id} {r.org_code} {r.status}" for r in rows)
         raise InvalidTransition(f"incident {incident.id} still has open work orders ({listed}); "
-                                "verify, or withdraw them first")
+                                "verify, or withdraw them first", key="open_orders", id=incident.id, orders=listed)
 
 
 def _required(text: str | None, what: str) -> str:

@@ -68,7 +68,8 @@ def _refusal(order: models.WorkOrder, action: str) -> InvalidTransition:
     verb = ACTIONS[action][0]
     can = [v for v, sources in ACTIONS.values() if order.status in sources]
     options = f"from {order.status} one can {', '.join(can)}" if can else "it is finished"
-    return InvalidTransition(f"cannot {verb} work order {order.id}: it is {order.status}; {options}")
+    return InvalidTransition(f"cannot {verb} work order {order.id}: it is {order.status}; {options}",
+                             key="order_state", id=order.id, order_status=order.status)
 
 
 def _required(text: str | None, what: str) -> str:
@@ -96,7 +97,8 @@ def create(engine: Engine, actor: Actor, incident_id: int, org_codes: list[str],
         require(actor, "work_order.create")
         if incident.status not in TAKES_ORDERS:
             raise InvalidTransition(f"cannot hand incident {incident_id} over: it is {incident.status}; only "
-                                    f"{', '.join(TAKES_ORDERS)} incidents get work orders")
+                                    f"{', '.join(TAKES_ORDERS)} incidents get work orders",
+                                    key="no_orders_when", id=incident_id, status=incident.status)
         check_version("incident", incident_id, incident.version, seen_version)
         _check_orgs(session, incident_id, codes)
         clocks = sla.work_order_due(pack, incident.priority, now, due_at, incident.resolve_due)
@@ -168,7 +170,7 @@ def _act(engine: Engine, actor: Actor, order_id: int, seen_version: int | None, 
 def _check_own(actor: Actor, order: models.WorkOrder) -> None:
     if actor.role != "admin" and actor.org_code != order.org_code:
         raise Forbidden(f"{actor.username} ({actor.org_code or 'no org'}) may not act on work order {order.id}: "
-                        f"it belongs to {order.org_code}")
+                        f"it belongs to {order.org_code}", key="not_your_org", id=order.id, org=order.org_code)
 
 
 # --- the handler's side ---------------------------------------------------------------------

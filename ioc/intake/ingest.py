@@ -639,7 +639,8 @@ def _follow_assignment(unit: models.Unit, row: models.Assignment, incident: mode
 
 
 def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
-    """Stamps the source's own times give: first unit dispatched and on scene (the CAD intervals),
+    """Stamps the source's own times give: first unit dispatched (which acknowledges it too) and on
+    scene (the CAD intervals),
     and, for an incident the source reports finished, when (its close time, else the last unit
     cleared). A stamp the source does not give stays empty rather than guessed."""
     units = record.assignments
@@ -650,6 +651,8 @@ def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
         incident.dispatched_at = min(dispatched)
     if on_scene and incident.on_scene_at is None:
         incident.on_scene_at = min(on_scene)
+    if incident.dispatched_at and incident.acknowledged_at is None:
+        incident.acknowledged_at = incident.dispatched_at  # sending a unit acknowledges it (as workflow does)
     finished = record.closed_at or (max(cleared) if cleared and len(cleared) == len(units) else None)
     if incident.status in ("resolved", "closed") and incident.resolved_at is None and finished:
         incident.resolved_at = finished

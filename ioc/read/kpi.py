@@ -32,7 +32,8 @@ CAD intervals (seconds, per incident, from its stamps and its first assignment b
     between sources) are dropped. SQLite times are precise to the millisecond.
 
 Scope: every function takes ``division`` (a division code) to count only that division's
-incidents, for drilling down from the city to a town and its grid cells.
+incidents, for drilling down from the city to a town and its grid cells; ``counts``, ``rates``
+and ``intervals`` take ``category`` too (the wall's category view).
 
 Groups: category, channel, division, grid (the unit-grid cell), org, priority, or ``hour`` = the
 UTC hour the incident was reported (aware datetimes; pages show them in the city's zone).
@@ -123,6 +124,7 @@ class _Window:
     end: datetime  # the period's end, but never after now: open clocks are not judged yet
     defs: KpiDefinitions = field(default_factory=KpiDefinitions)
     division: str | None = None
+    category: str | None = None
 
 
 # --- shared SQL pieces -----------------------------------------------------------------------
@@ -167,6 +169,7 @@ def _key(by: GroupBy | None, value: Any) -> Any:
 
 def _counted(w: _Window) -> list[ColumnElement[bool]]:
     scope = [_I.district_code == w.division] if w.division else []
+    scope += [_I.category == w.category] if w.category else []
     return [_I.parent_id.is_(None), _I.status.not_in(w.defs.excluded_statuses), *scope]
 
 
@@ -175,21 +178,22 @@ def _hits(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _window(frm: datetime, to: datetime, now: datetime | None, defs: KpiDefinitions | None,
-            division: str | None = None) -> _Window:
+            division: str | None = None, category: str | None = None) -> _Window:
     if not (frm.tzinfo and to.tzinfo):
         raise UserError("KPI periods need timezone-aware datetimes")
     if to <= frm:
         raise UserError(f"empty KPI period: {frm.isoformat()} is not before {to.isoformat()}")
-    return _Window(frm, to, min(to, now or utcnow()), defs or KpiDefinitions(), division)
+    return _Window(frm, to, min(to, now or utcnow()), defs or KpiDefinitions(), division, category)
 
 
 # --- volumes -----------------------------------------------------------------------------------
 
 
 def counts(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None,
-           definitions: KpiDefinitions | None = None, division: str | None = None) -> list[tuple[Any, int]]:
+           definitions: KpiDefinitions | None = None, division: str | None = None,
+           category: str | None = None) -> list[tuple[Any, int]]:
     """Incidents reported in ``[frm, to)`` per group: biggest first (``hour``: in time order)."""
-    w = _window(frm, to, to, definitions, division)
+    w = _window(frm, to, to, definitions, division, category)
     dialect = engine.dialect.name
     group = _group(by, dialect).label("g")
     stmt = (select(group, func.count()).where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w))
@@ -206,9 +210,9 @@ def counts(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None,
 
 def rates(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None,
           definitions: KpiDefinitions | None = None, now: datetime | None = None,
-          division: str | None = None) -> dict[Any, Rates]:
+          division: str | None = None, category: str | None = None) -> dict[Any, Rates]:
     """The five rates per group (key ``"all"`` when ``by`` is None)."""
-    w = _window(frm, to, now, definitions, division)
+    w = _window(frm, to, now, definitions, division, category)
     dialect = engine.dialect.name
     out: dict[Any, Rates] = {}
 
@@ -273,9 +277,10 @@ def _survey_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
 
 
 def intervals(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None,
-              definitions: KpiDefinitions | None = None, division: str | None = None) -> dict[Any, dict[str, Stat]]:
+              definitions: KpiDefinitions | None = None, division: str | None = None,
+              category: str | None = None) -> dict[Any, dict[str, Stat]]:
     """Median and 90th percentile (seconds) of each CAD interval, for incidents reported in the period."""
-    w = _window(frm, to, to, definitions, division)
+    w = _window(frm, to, to, definitions, division, category)
     dialect = engine.dialect.name
     group, columns, source = _interval_columns(w, by, dialect)
     with session_factory(engine)() as session:

@@ -38,68 +38,73 @@ def start_of_day(now: datetime, tz: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
-def _open():
-    return and_(_I.status.in_(OPEN_STATUSES), _I.parent_id.is_(None))
+def _open(category: str | None = None):
+    scope = [_I.category == category] if category else []
+    return and_(_I.status.in_(OPEN_STATUSES), _I.parent_id.is_(None), *scope)
 
 
-def tiles(engine: Engine, tz: str, now: datetime | None = None) -> dict[str, Any]:
-    """Open by priority, new today, overdue now, today's 响应率 and median response, free units by type."""
+def tiles(engine: Engine, tz: str, now: datetime | None = None, category: str | None = None) -> dict[str, Any]:
+    """Open by priority, new today, overdue now, today's 响应率 and median response, free units by type
+    (with ``category``: the incident figures of that category only)."""
     now = now or datetime.now(timezone.utc)
     midnight = start_of_day(now, tz)
     overdue = or_(*[and_(stamp.is_(None), due < now) for stamp, due in _CLOCKS])
     with session_factory(engine)() as session:
         by_priority = dict(session.execute(
-            select(_I.priority, func.count()).where(_open()).group_by(_I.priority)).all())
-        new_today = session.scalar(select(func.count()).where(_I.reported_at >= midnight, _I.parent_id.is_(None)))
-        overdue_now = session.scalar(select(func.count()).where(_open(), overdue))
+            select(_I.priority, func.count()).where(_open(category)).group_by(_I.priority)).all())
+        scope = [_I.category == category] if category else []
+        new_today = session.scalar(select(func.count()).where(_I.reported_at >= midnight, _I.parent_id.is_(None),
+                                                               *scope))
+        overdue_now = session.scalar(select(func.count()).where(_open(category), overdue))
         free = dict(session.execute(
             select(models.Unit.unit_type, func.count()).where(models.Unit.status.in_(FREE))
             .group_by(models.Unit.unit_type).order_by(models.Unit.unit_type)).all())
     return {"open": {p: by_priority.get(p, 0) for p in PRIORITIES}, "new_today": new_today or 0,
-            "overdue": overdue_now or 0, **today_response(engine, midnight, now), "free_units": free}
+            "overdue": overdue_now or 0, **today_response(engine, midnight, now, category), "free_units": free}
 
 
-def today_response(engine: Engine, midnight: datetime, now: datetime) -> dict[str, float | None]:
+def today_response(engine: Engine, midnight: datetime, now: datetime,
+                   category: str | None = None) -> dict[str, float | None]:
     """Today's 响应率 (kpi.rates) and median response in minutes (kpi.intervals)."""
     end = now + timedelta(seconds=1)
-    rate = kpi.rates(engine, midnight, end, now=now).get(kpi.ALL)
-    stat = kpi.intervals(engine, midnight, end).get(kpi.ALL)
+    rate = kpi.rates(engine, midnight, end, now=now, category=category).get(kpi.ALL)
+    stat = kpi.intervals(engine, midnight, end, category=category).get(kpi.ALL)
     median = stat["response"].median if stat else None
     return {"response_rate": rate.response.value if rate else None,
             "response_median_min": None if median is None else median / 60}
 
 
-def trend(engine: Engine, now: datetime | None = None) -> dict[str, list]:
+def trend(engine: Engine, now: datetime | None = None, category: str | None = None) -> dict[str, list]:
     """Incidents per hour over the last 24 hours (this one included), and the same hours a week before."""
     now = now or datetime.now(timezone.utc)
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     hours = [end - timedelta(hours=h) for h in range(24, 0, -1)]
     week = timedelta(days=7)
-    this = dict(kpi.counts(engine, hours[0], end, "hour"))
-    last = dict(kpi.counts(engine, hours[0] - week, end - week, "hour"))
+    this = dict(kpi.counts(engine, hours[0], end, "hour", category=category))
+    last = dict(kpi.counts(engine, hours[0] - week, end - week, "hour", category=category))
     return {"hours": hours, "this_week": [this.get(h, 0) for h in hours],
             "last_week": [last.get(h - week, 0) for h in hours]}
 
 
-def busiest_divisions(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+def busiest_divisions(engine: Engine, limit: int = 10, category: str | None = None) -> list[dict[str, Any]]:
     """Divisions with the most open incidents, most first, with their names."""
     d = models.District
     n = func.count(_I.id).label("n")
     with session_factory(engine)() as session:
         rows = session.execute(select(d.code, d.name_zh, d.name_en, n).join(_I, _I.district_code == d.code)
-                               .where(_open()).group_by(d.code, d.name_zh, d.name_en)
+                               .where(_open(category)).group_by(d.code, d.name_zh, d.name_en)
                                .order_by(n.desc(), d.code).limit(limit)).all()
     return [{"code": c, "name_zh": zh, "name_en": en, "open": k} for c, zh, en, k in rows]
 
 
-def newest_urgent(engine: Engine, limit: int = 8) -> list[dict[str, Any]]:
+def newest_urgent(engine: Engine, limit: int = 8, category: str | None = None) -> list[dict[str, Any]]:
     """The newest open P1 / P2 incidents, newest first, for the ticker."""
     d = models.District
     with session_factory(engine)() as session:
         rows = session.execute(
             select(_I.id, _I.priority, _I.category, _I.title, _I.reported_at, d.name_zh, d.name_en)
             .outerjoin(d, d.code == _I.district_code)
-            .where(_open(), _I.priority.in_(("P1", "P2")))
+            .where(_open(category), _I.priority.in_(("P1", "P2")))
             .order_by(_I.reported_at.desc(), _I.id.desc()).limit(limit)).all()
     return [{"id": i, "priority": p, "category": c, "title": t, "reported_at": at, "division_zh": zh,
              "division_en": en} for i, p, c, t, at, zh, en in rows]
@@ -119,3 +124,13 @@ def feeds(engine: Engine, known: Iterable[FeedSettings], now: datetime | None = 
     stale = set(stale_sources(engine, known, now))
     return [{"name": f.name, "status": f.status or "never", "stale": f.name in stale}
             for f in feed_health(engine, known) if f.enabled]
+
+
+def open_per_10k(engine: Engine) -> dict[str, float]:
+    """Open incidents per 10,000 residents of each division with a population (the map's shading)."""
+    d = models.District
+    with session_factory(engine)() as session:
+        people = dict(session.execute(select(d.code, d.population).where(d.population > 0)).all())
+        opened = dict(session.execute(select(_I.district_code, func.count()).where(_open())
+                                      .group_by(_I.district_code)).all())
+    return {code: round(10_000 * opened.get(code, 0) / n, 2) for code, n in people.items()}

@@ -9,32 +9,40 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         },
         // Compact incident rows [id, x, y, k, c, s] (ioc.read.citymap.incident_rows) merged into the
         // layer's features: a reset replaces them, a delta adds / replaces rows and drops "gone" ids.
-        mergeRows: function (delta, data, hideout) {
-            if (!delta) { return window.dash_clientside.no_update; }
-            const byId = new Map();
-            if (!delta.reset && data && data.features) {
-                data.features.forEach(f => byId.set(f.properties.id, f));
-            }
-            (delta.gone || []).forEach(id => byId.delete(id));
-            if (!delta.reset) {  // a P1 not on the map before interrupts the wall's rotation
-                const p1 = delta.rows.find(r => r[3] % 10 === 1 && !byId.has(r[0]));
-                if (p1) { window.iocNewP1 = {id: p1[0], latlng: [hideout.origin[1] + p1[2] / hideout.scale,
-                                                                  hideout.origin[0] + p1[1] / hideout.scale]}; }
-            }
-            const o = hideout.origin, s = hideout.scale;
-            delta.rows.forEach(r => byId.set(r[0], {
-                type: "Feature", geometry: {type: "Point", coordinates: [o[0] + r[1] / s, o[1] + r[2] / s]},
-                properties: {id: r[0], priority: r[3] % 10, multi: (r[3] % 20) >= 10,
-                             fresh: r[3] >= 20 || !delta.reset, category: r[4], source: r[5]}
-            }));
-            return {type: "FeatureCollection", features: Array.from(byId.values())};
+        // Every open incident is kept here; the layer gets those the filter (the wall's category or
+        // major-event view) lets through, so a cluster counts exactly the incidents shown.
+        mergeRows: function (delta, filter, hideout) {
+            const byId = window.iocIncidents = window.iocIncidents || new Map();
+            const trigger = (window.dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
+            if (delta && trigger.indexOf("live-delta.data") >= 0) {
+                if (delta.reset) { byId.clear(); }
+                (delta.gone || []).forEach(id => byId.delete(id));
+                if (!delta.reset) {  // a P1 not on the map before interrupts the wall's rotation
+                    const p1 = delta.rows.find(r => r[3] % 10 === 1 && !byId.has(r[0]));
+                    if (p1) { window.iocNewP1 = {id: p1[0], latlng: [hideout.origin[1] + p1[2] / hideout.scale,
+                                                                      hideout.origin[0] + p1[1] / hideout.scale]}; }
+                }
+                const o = hideout.origin, s = hideout.scale;
+                delta.rows.forEach(r => byId.set(r[0], {
+                    type: "Feature", geometry: {type: "Point", coordinates: [o[0] + r[1] / s, o[1] + r[2] / s]},
+                    properties: {id: r[0], priority: r[3] % 10, multi: (r[3] % 20) >= 10,
+                                 fresh: r[3] >= 20 || !delta.reset, category: r[4], source: r[5]}
+                }));
+            } else if (!delta) { return window.dash_clientside.no_update; }
+            const shown = filter && (filter.categories || (filter.category !== null && filter.category !== undefined
+                                                           ? [filter.category] : null));
+            const features = Array.from(byId.values());
+            return {type: "FeatureCollection",
+                    features: shown ? features.filter(f => shown.indexOf(f.properties.category) >= 0) : features};
         },
         // The wall's playlist: each view for its seconds, unless a pan by hand holds the map or a
         // new P1 (seen by mergeRows) interrupts it: fly there, show its card, then carry on.
+        // Outputs: the view's name, the interrupt, the view, the map's filter, the panels' category.
         wallRotate: function (_n, rotation, interrupt) {
             const map = (window.iocMaps || []).slice(-1)[0];
             const noUpdate = window.dash_clientside.no_update;
-            if (!map || !rotation) { return [noUpdate, noUpdate]; }
+            const none = [noUpdate, noUpdate, noUpdate];
+            if (!map || !rotation) { return [noUpdate, noUpdate, ...none]; }
             const now = Date.now();
             const state = window.iocWall = window.iocWall || {index: -1, until: 0};
             const p1 = window.iocNewP1;
@@ -42,15 +50,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 window.iocNewP1 = null;
                 state.interruptUntil = now + rotation.p1_seconds * 1000;
                 map.flyTo(p1.latlng, 16, {duration: 1});
-                return [noUpdate, {id: p1.id}];
+                return [noUpdate, {id: p1.id}, ...none];
             }
             if (state.interruptUntil) {
-                if (now < state.interruptUntil) { return [noUpdate, noUpdate]; }
+                if (now < state.interruptUntil) { return [noUpdate, noUpdate, ...none]; }
                 state.interruptUntil = 0;
                 state.until = 0;
                 state.index -= 1;  // resume the view that was showing
             }
-            if (map._iocHeld || now < state.until) { return [noUpdate, interrupt ? null : noUpdate]; }
+            if (map._iocHeld || now < state.until) { return [noUpdate, interrupt ? null : noUpdate, ...none]; }
             state.index = (state.index + 1) % rotation.views.length;
             const view = rotation.views[state.index];
             state.until = now + view.seconds * 1000;
@@ -58,7 +66,63 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 map.flyToBounds(view.bounds, {duration: 1});
                 state.shown = true;
             }
-            return [view.name, interrupt ? null : noUpdate];
+            const filter = view.categories ? {categories: view.categories}
+                : view.category !== null && view.category !== undefined ? {category: view.category} : null;
+            const category = view.category_code || null;
+            const same = state.started && JSON.stringify(filter) === JSON.stringify(state.filter);
+            const sameCategory = state.started && category === state.category;
+            state.filter = filter; state.category = category; state.started = true;
+            return [view.name, interrupt ? null : noUpdate, view, same ? noUpdate : filter,
+                    sameCategory ? noUpdate : category];
+        },
+        // A view that names its layers switches them (a kiosk has no buttons); it draws its event's area.
+        wallViewMode: function (view, mode) {
+            const noUpdate = window.dash_clientside.no_update;
+            if (!view) { return [noUpdate, noUpdate]; }
+            const area = view.area || {type: "FeatureCollection", features: []};
+            if (!view.layers) { return [noUpdate, area]; }
+            return [{per_10k: view.layers.indexOf("per_10k") >= 0, density: view.layers.indexOf("density") >= 0},
+                    area];
+        },
+        wallToggle: function (_a, _b, mode) {
+            const which = window.dash_clientside.callback_context.triggered_id === "wall-per10k" ? "per_10k" : "density";
+            return Object.assign({}, mode, {[which]: !(mode && mode[which])});
+        },
+        // Divisions shaded by open incidents per 10,000 residents; the legend says the scale.
+        wallShade: function (mode, rates, hideout) {
+            const on = !!(mode && mode.per_10k);
+            [["wall-per10k", on], ["wall-density", !!(mode && mode.density)]].forEach(([id, pressed]) => {
+                const b = document.getElementById(id);
+                if (b) { b.setAttribute("aria-pressed", pressed ? "true" : "false"); }
+            });
+            const values = Object.values(rates || {});
+            const top = values.length ? Math.max.apply(null, values) : 0;
+            const legend = document.getElementById("wall-legend");
+            const label = legend ? legend.dataset.per10k : "";
+            const text = on ? label + " 0 – " + top.toFixed(1) : "";
+            return [Object.assign({}, hideout, {rates: on ? rates || {} : null, top: top}), text, !on];
+        },
+        // The density layer: open incidents counted in cells of about 1 km, built from the features
+        // the map already has (no request); empty while it is switched off.
+        densityCells: function (data, mode, hideout) {
+            const empty = {type: "FeatureCollection", features: []};
+            if (!mode || !mode.density || !data) { return empty; }
+            const step = 0.01, counts = new Map();
+            data.features.forEach(f => {
+                const c = f.geometry.coordinates;
+                const key = Math.floor(c[0] / step) + ":" + Math.floor(c[1] / step);
+                counts.set(key, (counts.get(key) || 0) + 1);
+            });
+            const top = Math.max.apply(null, [1, ...counts.values()]);
+            const features = [];
+            counts.forEach((n, key) => {
+                const [i, j] = key.split(":").map(Number);
+                const w = i * step, s = j * step;
+                features.push({type: "Feature", properties: {n: n, share: n / top},
+                               geometry: {type: "Polygon", coordinates: [[[w, s], [w + step, s], [w + step, s + step],
+                                                                          [w, s + step], [w, s]]]}});
+            });
+            return {type: "FeatureCollection", features: features};
         },
         // The wall's "follow" button: fit the city and follow again (see iocHoldOnTouch).
         wallFollow: function (_n, bounds) {
@@ -80,6 +144,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 const IOC_PRIORITY_COLOURS = {1: "#ff3b3b", 2: "#ff9f1a", 3: "#ffd54f", 4: "#9fb3c8"};
 const IOC_UNIT_COLOURS = {AVAILABLE: "#3ddc97", CLEARED: "#3ddc97", DISPATCHED: "#ffd54f", EN_ROUTE: "#ff9f1a",
                           ON_SCENE: "#ff3b3b", OUT_OF_SERVICE: "#5b6678"};
+
+// Light yellow → orange → deep red, for a share 0..1 (shading and density alike).
+function iocRamp(share) {
+    const stops = [[255, 237, 160], [254, 178, 76], [240, 59, 32], [165, 0, 38]];
+    const x = Math.max(0, Math.min(1, share)) * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x));
+    const f = x - i, c = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f));
+    return "rgb(" + c.join(",") + ")";
+}
 
 function iocIsStale(p, hideout) {
     const name = hideout && hideout.sources && p.source > 0 ? hideout.sources[p.source - 1] : null;
@@ -116,9 +188,22 @@ window.ioc = Object.assign({}, window.ioc, {
     popup: function (layer, text, options) { return layer.bindPopup(iocTextElement(text), options); },
     map: {
         divisionStyle: function (feature, context) {
-            const selected = context.hideout && context.hideout.selected === feature.properties.code;
+            const h = context.hideout || {};
+            const selected = h.selected === feature.properties.code;
+            if (h.rates) {  // the wall's shading: open incidents per 10,000 residents, light to deep red
+                const share = h.top > 0 ? (h.rates[feature.properties.code] || 0) / h.top : 0;
+                return {color: selected ? "#ffd54f" : "#5ec8ff", weight: selected ? 3 : 1.2,
+                        fillColor: iocRamp(share), fillOpacity: 0.15 + 0.55 * share};
+            }
             return {color: selected ? "#ffd54f" : "#5ec8ff", weight: selected ? 3 : 1.4,
                     fillColor: selected ? "#ffd54f" : "#1d6fa5", fillOpacity: selected ? 0.25 : 0.12};
+        },
+        densityStyle: function (feature, context) {
+            const share = feature.properties.share;
+            return {stroke: false, fillColor: iocRamp(share), fillOpacity: 0.25 + 0.6 * share};
+        },
+        eventAreaStyle: function (feature, context) {
+            return {color: "#b48cff", weight: 3, dashArray: "10 6", fill: false};
         },
         divisionLabel: function (feature, layer, context) {
             const p = feature.properties;

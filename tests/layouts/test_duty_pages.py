@@ -181,7 +181,7 @@ def test_a_viewer_sees_no_controls_and_forged_actions_are_refused(dash_duo, city
                   {"id": "inc-version", "property": "data", "value": 1}, [],
                   {"id": "lang", "property": "data", "value": "en"}],
     })
-    assert "may not incident acknowledge" in forged
+    assert "Your role may not do this." in forged  # the page says it in the reader's language
     api = _post(dash_duo.server_url + f"/api/v1/incidents/{p1}/acknowledge", cookie, {"version": 1})
     assert "may not incident acknowledge" in api
     assert load(city.engine, models.Incident, p1).status == "new"
@@ -304,6 +304,6 @@ def test_a_viewer_dragging_a_card_is_refused(dash_duo, city):
     sign_in(dash_duo, "wall1", "en")
     open_page(dash_duo, "/kanban", f'.kanban-card[data-id="{p1}"]')
     dash_duo.driver.execute_script(DRAG, p1, "acknowledged")
-    dash_duo.wait_for_contains_text(".msg-refused", "may not incident acknowledge")
+    dash_duo.wait_for_contains_text(".msg-refused", "Your role may not do this.")
     assert load(city.engine, models.Incident, p1).status == "new"
     assert dash_duo.get_logs() == []

@@ -50,6 +50,7 @@ def test_leader_opens_a_typhoon_and_reads_its_board(dash_duo, stormy):
     start_at = (utcnow() - timedelta(hours=1)).astimezone(runtime.pack.timezone)
     dash_duo.find_element("#event-start").send_keys(start_at.strftime("%m%d%Y\t%I%M%p"))
     dash_duo.select_dcc_dropdown("#event-divisions", "甲街道")
+    dash_duo.select_dcc_dropdown("#event-categories", "抢险救援")
     dash_duo.find_element("#event-open").click()
     dash_duo.wait_for_contains_text("#event-open-message", "已启动：台风“海葵”")
     dash_duo.wait_for_contains_text(".events-list", "台风“海葵”")
@@ -67,7 +68,8 @@ def test_leader_opens_a_typhoon_and_reads_its_board(dash_duo, stormy):
     dash_duo.find_element("#event-close").click()
     dash_duo.wait_for_text_to_equal("#event-message", "事件已结束。")
     dash_duo.wait_for_contains_text("#event-head", "已结束")
-    assert events.events(runtime.engine)[0].status == "closed"
+    kept = events.events(runtime.engine)[0]
+    assert kept.status == "closed" and list(kept.categories) == ["rescue"] and list(kept.district_codes) == ["T01"]
     assert dash_duo.get_logs() == []
 
 

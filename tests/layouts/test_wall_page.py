@@ -1,16 +1,20 @@
 """The wall screen in headless Chromium at 1920×1080: an operator signs in and watches it; a kiosk
 link shows it with no sign-in and no controls; new incidents arrive without a reload; a pan holds."""
 
+from datetime import timedelta
+
 import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
+from ioc.chain import major_events
 from ioc.chain.accounts import add_user, create_kiosk_link
 from ioc.chain.actions import Actor
 from ioc.city.pack import load_pack
 from ioc.config import load_settings
 from ioc.store.db import make_engine
 from ioc.store.migrate import upgrade
+from ioc.store.models import utcnow
 from ioc.store.packload import load_pack_into_store
 from tests.conftest import free_port
 from tests.factories import add_incident
@@ -125,12 +129,52 @@ def test_a_pan_by_hand_holds_the_view_through_a_refresh(dash_duo, wall_app, stor
     assert dash_duo.driver.execute_script(center) == panned
     dash_duo.find_element("#wall-follow").click()
     until(lambda: dash_duo.driver.execute_script(center) != panned, timeout=10)
+    # The shading by open incidents per 10,000 residents and the density layer, by their buttons.
+    assert not dash_duo.find_element("#wall-legend").is_displayed() and density_cells(dash_duo) == 0
+    dash_duo.find_element("#wall-per10k").click()
+    dash_duo.wait_for_contains_text("#wall-legend", "每万人在办事件")
+    assert dash_duo.find_element("#wall-per10k").get_attribute("aria-pressed") == "true"
+    dash_duo.find_element("#wall-density").click()
+    until(lambda: density_cells(dash_duo) == 1, timeout=10)  # one incident, one cell
+    dash_duo.find_element("#wall-density").click()
+    until(lambda: density_cells(dash_duo) == 0, timeout=10)
     assert dash_duo.get_logs() == []
 
 
-def test_a_kiosk_link_shows_the_wall_without_sign_in_controls_or_cursor(dash_duo, wall_app, store):
-    token = create_kiosk_link(store[1], Actor("zhang", "duty_officer"), "hall-left", SECRET)
-    dash_duo.server(wall_app, port=free_port())  # not start_server: it would wait on the sign-in form
+def density_cells(dash_duo) -> int:
+    return dash_duo.driver.execute_script("""
+        let n = 0;
+        window.iocMaps.slice(-1)[0].eachLayer(l => { if (l.feature && l.feature.properties.share) n++; });
+        return n;""")
+
+
+def shown_incidents(dash_duo) -> list:
+    return sorted(dash_duo.driver.execute_script("""
+        const ids = [];
+        window.iocMaps.slice(-1)[0].eachLayer(l => {
+            const f = l.feature;
+            if (f && f.properties.id !== undefined && f.properties.priority) ids.push(f.properties.id);
+        });
+        return ids;"""))
+
+
+def test_a_kiosk_link_shows_the_wall_without_sign_in_controls_or_cursor(dash_duo, store):
+    """No controls: the playlist sets what the wall shows. The open typhoon (its area, its category's
+    incidents, divisions shaded per 10,000 residents), then one category with the density layer."""
+    from app import create_app
+    from ioc.config import WallView
+
+    settings, engine = store
+    humen = engine.connect().exec_driver_sql("select code from district where name_zh = '虎门镇'").scalar()
+    fire = add_p1(engine, title="仓库起火", lon=113.67, lat=22.82)
+    theft = add_incident(engine, title="入室盗窃", priority="P3", category="crime", district_code=humen,
+                         org_code=None, lon=113.95, lat=23.02)
+    major_events.create(engine, Actor("chen", "leader"), "台风“海葵”", "typhoon", utcnow() - timedelta(hours=1),
+                        categories=["fire"], district_codes=[humen])
+    settings.wall.views = [WallView(kind="major_event", seconds=30, layers=["per_10k"]),
+                           WallView(kind="category", category="crime", seconds=600, layers=["density"])]
+    token = create_kiosk_link(engine, Actor("zhang", "duty_officer"), "hall-left", SECRET)
+    dash_duo.server(create_app(settings), port=free_port())  # not start_server: it would wait on the sign-in form
     full_hd(dash_duo.driver)
     dash_duo.driver.get(f"{dash_duo.server.url}/wall?kiosk={token}")
     dash_duo.wait_for_element(".wall.kiosk")
@@ -141,6 +185,16 @@ def test_a_kiosk_link_shows_the_wall_without_sign_in_controls_or_cursor(dash_duo
     assert not dash_duo.find_element(".leaflet-control-container").is_displayed()
     cursor = dash_duo.driver.execute_script("return getComputedStyle(document.querySelector('.wall-map')).cursor")
     assert cursor == "none"
+    dash_duo.wait_for_text_to_equal("#wall-view-name", "台风“海葵”")
+    until(lambda: shown_incidents(dash_duo) == [fire], timeout=REFRESH_S)
+    assert dash_duo.find_element("#wall-legend").is_displayed()
+    assert dash_duo.driver.execute_script("""
+        let n = 0; window.iocMaps.slice(-1)[0].eachLayer(l => { if (l.feature && l.feature.properties.name) n++; });
+        return n;""") == 1  # the event's area
+    dash_duo.wait_for_text_to_equal("#wall-view-name", "刑事治安", timeout=45)
+    until(lambda: shown_incidents(dash_duo) == [theft], timeout=10)
+    until(lambda: p1_tile(dash_duo) == "0" and density_cells(dash_duo) == 1, timeout=REFRESH_S)  # crime only
+    assert not dash_duo.find_element("#wall-legend").is_displayed()
     assert dash_duo.get_logs() == []
 
 

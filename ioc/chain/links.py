@@ -6,6 +6,8 @@ hand (``ioc.chain.workflow``). Both write the same entries, so either can undo t
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -33,6 +35,41 @@ def link(session: Session, child: models.Incident, parent: int | models.Incident
                                      data={"parent_id": parent_id}))
 
 
+def link_new(session: Session, links: list[tuple[dict[str, Any], int | dict[str, Any]]]) -> None:
+    """``link`` for reports of one intake batch not stored yet: each child row becomes a fused
+    report of its parent (a row of the same batch, changed before it is inserted, or a stored
+    incident's id, changed through the session). Its ``parent_id`` is set once the parent has an
+    id; ``link_events`` then writes the timeline entries."""
+    now = utcnow()
+    for child, parent in links:
+        child["status"] = "fused"
+        child["version"] += 1
+        entry = source_entry(child)
+        if isinstance(parent, dict):
+            parent["report_count"] += 1
+            parent["sources"] = [*parent["sources"], entry]
+            parent["version"] += 1
+            parent["updated_at"] = now
+            continue
+        stored = session.get(models.Incident, parent, with_for_update=True)
+        stored.report_count += 1
+        stored.sources = [*stored.sources, entry]
+        stored.version += 1
+        stored.updated_at = now
+
+
+def link_events(links: list[tuple[dict[str, Any], int]], actor: str) -> list[dict[str, Any]]:
+    """The two timeline entries of each stored (child row, parent id) link, as rows."""
+    now = utcnow()
+    rows = []
+    for child, parent_id in links:
+        rows.append({"incident_id": parent_id, "at": now, "kind": "report_linked", "actor": actor,
+                     "data": {"report_id": child["id"], **source_entry(child)}})
+        rows.append({"incident_id": child["id"], "at": now, "kind": "fused_into", "actor": actor,
+                     "data": {"parent_id": parent_id}})
+    return rows
+
+
 def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
     """Split a linked report off its parent: it becomes an incident of its own again."""
     with transaction(engine) as session:
@@ -58,5 +95,7 @@ def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
     return child
 
 
-def source_entry(incident: models.Incident) -> dict[str, str]:
+def source_entry(incident: models.Incident | dict[str, Any]) -> dict[str, str]:
+    if isinstance(incident, dict):
+        return {"source": incident["source"], "external_id": incident["external_id"], "channel": incident["channel"]}
     return {"source": incident.source, "external_id": incident.external_id, "channel": incident.channel}

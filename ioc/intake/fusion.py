@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from ioc.store import models
 
 @dataclass
 class Candidate:
-    ref: int | models.Incident  # a stored incident's id, or a new one of this batch
+    ref: int | dict[str, Any]  # a stored incident's id, or the row of a new one of this batch
     category: str
     lon: float
     lat: float
@@ -63,7 +64,7 @@ class FusionFinder:
         return int(math.floor(lon / CELL_DEG)), int(math.floor(lat / CELL_DEG))
 
     def match(self, category: str, lon: float | None, lat: float | None,
-              at: datetime) -> int | models.Incident | None:
+              at: datetime) -> int | dict[str, Any] | None:
         """The nearest compatible open incident in the window (its id, or the new row), or None."""
         if lon is None or lat is None:
             return None

@@ -1,7 +1,8 @@
 """Linked reports: attaching a report to the incident it belongs to, and splitting it off again.
 
-Fusion (``ioc.intake.fusion``) links a new report on arrival; a duty officer merges and splits by
-hand (``ioc.chain.workflow``). Both write the same entries, so either can undo the other.
+Fusion (``ioc.intake.fusion``) links a new report on arrival (``link_new``, on the rows of an
+intake batch before they are inserted); a duty officer merges and splits by hand
+(``ioc.chain.workflow``). Both write the same entries, so either can undo the other.
 """
 
 from __future__ import annotations
@@ -15,24 +16,6 @@ from ioc.errors import UserError
 from ioc.store import models
 from ioc.store.db import transaction
 from ioc.store.models import utcnow
-
-
-def link(session: Session, child: models.Incident, parent: int | models.Incident, actor: str) -> None:
-    """Attach ``child`` to ``parent`` (an incident or its id) as a linked report."""
-    if not isinstance(parent, models.Incident):
-        parent = session.get(models.Incident, parent, with_for_update=True)
-    parent_id = parent.id
-    child.parent_id = parent_id
-    child.status = "fused"
-    child.version += 1
-    parent.report_count += 1
-    parent.sources = [*parent.sources, source_entry(child)]
-    parent.version += 1
-    parent.updated_at = utcnow()
-    session.add(models.IncidentEvent(incident_id=parent_id, kind="report_linked", actor=actor,
-                                     data={"report_id": child.id, **source_entry(child)}))
-    session.add(models.IncidentEvent(incident_id=child.id, kind="fused_into", actor=actor,
-                                     data={"parent_id": parent_id}))
 
 
 def link_new(session: Session, links: list[tuple[dict[str, Any], int | dict[str, Any]]]) -> None:

@@ -9,16 +9,17 @@ status ``fused`` and ``parent_id``; the parent counts the reports and lists thei
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ioc.city.geo import distance_m
 from ioc.city.pack import Fusion
-from ioc.records import OPEN_STATUSES
+from ioc.records import CATEGORIES, OPEN_STATUSES
 from ioc.store import models
 
 
@@ -38,21 +39,41 @@ class FusionFinder:
     """Open incidents that new reports of one batch may attach to, loaded with one query and
     bucketed by category and ~1 km cell so each match looks at a handful of candidates."""
 
-    def __init__(self, session: Session, rules: Fusion, start: datetime, end: datetime) -> None:
+    def __init__(self, session: Session, rules: Fusion, start: datetime, end: datetime,
+                 categories: Iterable[str] | None = None) -> None:
+        """Candidates for reports made between ``start`` and ``end`` of ``categories`` (None: any):
+        only incidents of a category those reports may fuse with, within that report's window."""
         self.rules = rules
-        longest = max([rules.minutes, *(w.minutes for w in rules.categories.values())])
-        slack = timedelta(minutes=longest)
-        rows = session.execute(
-            select(models.Incident.id, models.Incident.category, models.Incident.lon,
-                   models.Incident.lat, models.Incident.reported_at)
-            .where(models.Incident.status.in_(OPEN_STATUSES),
-                   models.Incident.parent_id.is_(None),
-                   models.Incident.lon.is_not(None),
-                   models.Incident.reported_at.between(start - slack, end + slack))
-        ).all()
+        i = models.Incident
+        reach = self._reach(rules, categories)
         self.cells: dict[tuple[str, int, int], list[Candidate]] = {}
+        if not reach:
+            return
+        by_slack: dict[int, list[str]] = {}
+        for cat, minutes in reach.items():
+            by_slack.setdefault(minutes, []).append(cat)
+        near = or_(*(and_(i.category.in_(cats), i.reported_at.between(start - timedelta(minutes=m),
+                                                                        end + timedelta(minutes=m)))
+                     for m, cats in by_slack.items()))
+        rows = session.execute(
+            select(i.id, i.category, i.lon, i.lat, i.reported_at)
+            .where(i.status.in_(OPEN_STATUSES), i.parent_id.is_(None), i.lon.is_not(None), near)
+        ).all()
         for row in rows:
             self.add(Candidate(*row))
+
+    @staticmethod
+    def _reach(rules: Fusion, categories: Iterable[str] | None) -> dict[str, int]:
+        """Each category a candidate may have → the longest window of a report it may take."""
+        if categories is None:
+            longest = max([rules.minutes, *(w.minutes for w in rules.categories.values())])
+            return {c: longest for c in CATEGORIES}
+        reach: dict[str, int] = {}
+        for cat in set(categories):
+            minutes = rules.window(cat).minutes
+            for other in rules.compatible(cat):
+                reach[other] = max(reach.get(other, 0), minutes)
+        return reach
 
     def add(self, candidate: Candidate) -> None:
         """An open incident later reports may attach to (new ones of this batch included)."""

@@ -379,7 +379,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     existing = {i.external_id: i for i in session.scalars(
         select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
     times = [r.reported_at for r in records]
-    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times))
+    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times), {r.category for r in records})
     units = _units(session, ctx, {a.unit_id: r.channel for r in records for a in r.assignments}, report)
     clocks = sla.IncidentClocks(ctx.pack)
     new: dict[str, dict[str, Any]] = {}

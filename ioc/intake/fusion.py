@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ioc.city.geo import distance_m
 from ioc.city.pack import Fusion
-from ioc.records import CATEGORIES, OPEN_STATUSES
+from ioc.records import CATEGORIES, OPEN_STATUSES, PRIORITIES
 from ioc.store import models
 
 
@@ -55,12 +55,18 @@ class FusionFinder:
         near = or_(*(and_(i.category.in_(cats), i.reported_at.between(start - timedelta(minutes=m),
                                                                         end + timedelta(minutes=m)))
                      for m, cats in by_slack.items()))
+        widest = timedelta(minutes=max(by_slack))
+        # Status, priority and the whole time span spelled out so the (status, priority, reported_at)
+        # index answers it on any store size; a linked report's parent_id is checked here, not in
+        # SQL, where SQLite would take the parent_id index and walk every unlinked incident.
         rows = session.execute(
-            select(i.id, i.category, i.lon, i.lat, i.reported_at)
-            .where(i.status.in_(OPEN_STATUSES), i.parent_id.is_(None), i.lon.is_not(None), near)
+            select(i.id, i.category, i.lon, i.lat, i.reported_at, i.parent_id)
+            .where(i.status.in_(OPEN_STATUSES), i.priority.in_(PRIORITIES),
+                   i.reported_at.between(start - widest, end + widest), i.lon.is_not(None), near)
         ).all()
-        for row in rows:
-            self.add(Candidate(*row))
+        for *row, parent_id in rows:
+            if parent_id is None:
+                self.add(Candidate(*row))
 
     @staticmethod
     def _reach(rules: Fusion, categories: Iterable[str] | None) -> dict[str, int]:

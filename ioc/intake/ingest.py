@@ -381,7 +381,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     times = [r.reported_at for r in records]
     finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times), {r.category for r in records})
     units = _units(session, ctx, {a.unit_id: r.channel for r in records for a in r.assignments}, report)
-    clocks = sla.IncidentClocks(ctx.pack)
+    clocks, now = sla.IncidentClocks(ctx.pack), utcnow()
     new: dict[str, dict[str, Any]] = {}
     fused: list[tuple[dict[str, Any], int | dict[str, Any]]] = []
     touched: list[tuple[models.Incident | dict[str, Any], IncidentRecord]] = []
@@ -398,7 +398,7 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
             incident = new[record.external_id]
             _update_new(incident, values, clocks, report)
         else:
-            incident = new[record.external_id] = _new_row(ctx, record.external_id, values, clocks, finder, fused)
+            incident = new[record.external_id] = _new_row(ctx, record.external_id, values, clocks, finder, fused, now)
         touched.append((incident, record))
     for incident, record in touched:
         if isinstance(incident, dict):
@@ -447,11 +447,12 @@ def _utc(at: datetime | None) -> datetime | None:
 
 
 def _new_row(ctx: FeedContext, external_id: str, values: dict[str, Any], clocks: sla.IncidentClocks,
-             finder: FusionFinder, fused: list[tuple[dict[str, Any], int | dict[str, Any]]]) -> dict[str, Any]:
+             finder: FusionFinder, fused: list[tuple[dict[str, Any], int | dict[str, Any]]],
+             now: datetime) -> dict[str, Any]:
     """A new incident as a row (not yet inserted); notes the open incident it fuses into, if any."""
     row = {"source": ctx.name, "external_id": external_id, **values, "parent_id": None, "report_count": 1,
            "version": 1, "acknowledged_at": None, "dispatched_at": None, "on_scene_at": None,
-           "resolved_at": None, "satisfaction": None, "updated_at": utcnow(),
+           "resolved_at": None, "satisfaction": None, "updated_at": now,
            "sources": [{"source": ctx.name, "external_id": external_id, "channel": values["channel"]}],
            **clocks.due(values["category"], values["priority"], values["reported_at"], values["channel"])}
     if row["status"] in ("new", "acknowledged", "dispatched", "on_scene"):

@@ -69,10 +69,20 @@ def insert_rows(session: Session, model: type[DeclarativeBase], rows: Sequence[d
         rows = [{**fixed, **row} for row in rows]
     values = itemgetter(*order) if len(order) > 1 else (lambda row: (row[order[0]],))
     params: list[Any] = []
+    seen: dict[Any, Any] = {}  # a batch repeats values (its write time on every row): convert each once
     for row in rows:
         one = list(values(row))
         for i, fn in converted:
-            one[i] = fn(one[i])
+            value = one[i]
+            if value is None:
+                continue
+            if type(value) is datetime:
+                out = seen.get(value)
+                if out is None:
+                    out = seen[value] = fn(value)
+                one[i] = out
+            else:
+                one[i] = fn(value)
         params.append(tuple(one) if conn.dialect.positional else dict(zip(order, one, strict=True)))
     conn.exec_driver_sql(sql, params)
     changes.bump(conn, table.name)

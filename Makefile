@@ -1,4 +1,6 @@
 # The two commands: `make run` starts the demo city, `make test` passes every test.
+# `make bench` (apart from test: about 15 minutes) measures the city-scale figures; options through
+# BENCH, e.g. `make bench BENCH="--size 10M --pg"`, or `BENCH=--quick` for a smoke run.
 # Both set up what they need on a fresh machine (a .venv beside this file).
 
 PYTHON ?= python3
@@ -6,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run setup test soak browser clean
+.PHONY: run setup test bench soak browser clean
 
 run: setup
 	$(PY) app.py
@@ -18,6 +20,9 @@ setup: $(VENV)/.runtime
 test: $(VENV)/.dev browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+bench: $(VENV)/.dev browser
+	$(PY) -m bench.run $(BENCH)
 
 # 100 screens for 10 minutes against gunicorn (2 workers) during a 10x ingest surge, on a throwaway
 # PostgreSQL database (IOC_TEST_PG, default the local server). Fails on any error or lost record.

@@ -1,10 +1,13 @@
 """Linked reports: attaching a report to the incident it belongs to, and splitting it off again.
 
-Fusion (``ioc.intake.fusion``) links a new report on arrival; a duty officer merges and splits by
-hand (``ioc.chain.workflow``). Both write the same entries, so either can undo the other.
+Fusion (``ioc.intake.fusion``) links a new report on arrival (``link_new``, on the rows of an
+intake batch before they are inserted); a duty officer merges and splits by hand
+(``ioc.chain.workflow``). Both write the same entries, so either can undo the other.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -15,22 +18,39 @@ from ioc.store.db import transaction
 from ioc.store.models import utcnow
 
 
-def link(session: Session, child: models.Incident, parent: int | models.Incident, actor: str) -> None:
-    """Attach ``child`` to ``parent`` (an incident or its id) as a linked report."""
-    if not isinstance(parent, models.Incident):
-        parent = session.get(models.Incident, parent, with_for_update=True)
-    parent_id = parent.id
-    child.parent_id = parent_id
-    child.status = "fused"
-    child.version += 1
-    parent.report_count += 1
-    parent.sources = [*parent.sources, source_entry(child)]
-    parent.version += 1
-    parent.updated_at = utcnow()
-    session.add(models.IncidentEvent(incident_id=parent_id, kind="report_linked", actor=actor,
-                                     data={"report_id": child.id, **source_entry(child)}))
-    session.add(models.IncidentEvent(incident_id=child.id, kind="fused_into", actor=actor,
-                                     data={"parent_id": parent_id}))
+def link_new(session: Session, links: list[tuple[dict[str, Any], int | dict[str, Any]]]) -> None:
+    """``link`` for reports of one intake batch not stored yet: each child row becomes a fused
+    report of its parent (a row of the same batch, changed before it is inserted, or a stored
+    incident's id, changed through the session). Its ``parent_id`` is set once the parent has an
+    id; ``link_events`` then writes the timeline entries."""
+    now = utcnow()
+    for child, parent in links:
+        child["status"] = "fused"
+        child["version"] += 1
+        entry = source_entry(child)
+        if isinstance(parent, dict):
+            parent["report_count"] += 1
+            parent["sources"] = [*parent["sources"], entry]
+            parent["version"] += 1
+            parent["updated_at"] = now
+            continue
+        stored = session.get(models.Incident, parent, with_for_update=True)
+        stored.report_count += 1
+        stored.sources = [*stored.sources, entry]
+        stored.version += 1
+        stored.updated_at = now
+
+
+def link_events(links: list[tuple[dict[str, Any], int]], actor: str) -> list[dict[str, Any]]:
+    """The two timeline entries of each stored (child row, parent id) link, as rows."""
+    now = utcnow()
+    rows = []
+    for child, parent_id in links:
+        rows.append({"incident_id": parent_id, "at": now, "kind": "report_linked", "actor": actor,
+                     "data": {"report_id": child["id"], **source_entry(child)}})
+        rows.append({"incident_id": child["id"], "at": now, "kind": "fused_into", "actor": actor,
+                     "data": {"parent_id": parent_id}})
+    return rows
 
 
 def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
@@ -58,5 +78,7 @@ def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
     return child
 
 
-def source_entry(incident: models.Incident) -> dict[str, str]:
+def source_entry(incident: models.Incident | dict[str, Any]) -> dict[str, str]:
+    if isinstance(incident, dict):
+        return {"source": incident["source"], "external_id": incident["external_id"], "channel": incident["channel"]}
     return {"source": incident.source, "external_id": incident.external_id, "channel": incident.channel}

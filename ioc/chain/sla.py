@@ -210,6 +210,28 @@ def due_times(pack: CityPack | None, category: str, priority: str, reported_at: 
                           for name in ("acknowledge", "dispatch", "on_scene", "resolve")})
 
 
+class IncidentClocks:
+    """The pack's incident clocks read once (a batch of the intake builds one), the limits of each
+    category / priority / channel worked out once."""
+
+    def __init__(self, pack: CityPack | None) -> None:
+        self.rules = load_sla(pack)
+        self._limits: dict[tuple[str, str, str | None], tuple[timedelta, ...]] = {}
+
+    def due(self, category: str, priority: str, reported_at: datetime,
+            channel: str | None = None) -> dict[str, datetime]:
+        """The four due columns of an incident, as ``due_times`` gives them."""
+        key = (category, priority, channel)
+        limits = self._limits.get(key)
+        if limits is None:
+            minutes = self.rules.minutes(category, priority, channel)
+            limits = self._limits[key] = tuple(timedelta(minutes=minutes[f"{name}_by"]) for name in DUE_STEPS)
+        return {f"{name}_due": reported_at + limit for name, limit in zip(DUE_STEPS, limits, strict=True)}
+
+
+DUE_STEPS = ("acknowledge", "dispatch", "on_scene", "resolve")
+
+
 def apply_incident_clocks(session: Session | None, incident: models.Incident, pack: CityPack | None) -> None:
     """Set the four due columns of a new (or re-prioritised) incident; the ingest pipeline calls this.
 

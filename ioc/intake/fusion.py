@@ -15,23 +15,25 @@ itself before (``feeds replay --all``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ioc.chain.links import split_report
 from ioc.city.geo import distance_m
 from ioc.city.pack import Fusion
-from ioc.records import OPEN_STATUSES
+from ioc.records import CATEGORIES, OPEN_STATUSES, PRIORITIES
 from ioc.store import models
 from ioc.store.db import session_factory
 
 
 @dataclass
 class Candidate:
-    ref: int | models.Incident  # a stored incident's id, or a new one of this batch
+    ref: int | dict[str, Any]  # a stored incident's id, or the row of a new one of this batch
     category: str
     lon: float
     lat: float
@@ -47,23 +49,48 @@ class FusionFinder:
     bucketed by category and ~1 km cell so each match looks at a handful of candidates."""
 
     def __init__(self, session: Session, rules: Fusion, start: datetime, end: datetime,
-                 source: str = "", same_source: bool = True) -> None:
+                 categories: Iterable[str] | None = None, source: str = "", same_source: bool = True) -> None:
+        """Candidates for reports made between ``start`` and ``end`` of ``categories`` (None: any):
+        only incidents of a category those reports may fuse with, within that report's window."""
         self.rules = rules
         self.source = source  # the feed whose reports are matched
         self.same_source = same_source  # its reports may fuse with each other
-        longest = max([rules.minutes, *(w.minutes for w in rules.categories.values())])
-        slack = timedelta(minutes=longest)
-        rows = session.execute(
-            select(models.Incident.id, models.Incident.category, models.Incident.lon,
-                   models.Incident.lat, models.Incident.reported_at, models.Incident.sources)
-            .where(models.Incident.status.in_(OPEN_STATUSES),
-                   models.Incident.parent_id.is_(None),
-                   models.Incident.lon.is_not(None),
-                   models.Incident.reported_at.between(start - slack, end + slack))
-        ).all()
+        i = models.Incident
+        reach = self._reach(rules, categories)
         self.cells: dict[tuple[str, int, int], list[Candidate]] = {}
-        for *row, sources in rows:
-            self.add(Candidate(*row, {s.get("source") for s in sources or ()}))
+        if not reach:
+            return
+        by_slack: dict[int, list[str]] = {}
+        for cat, minutes in reach.items():
+            by_slack.setdefault(minutes, []).append(cat)
+        near = or_(*(and_(i.category.in_(cats), i.reported_at.between(start - timedelta(minutes=m),
+                                                                        end + timedelta(minutes=m)))
+                     for m, cats in by_slack.items()))
+        widest = timedelta(minutes=max(by_slack))
+        # Status, priority and the whole time span spelled out so the (status, priority, reported_at)
+        # index answers it on any store size; a linked report's parent_id is checked here, not in
+        # SQL, where SQLite would take the parent_id index and walk every unlinked incident.
+        rows = session.execute(
+            select(i.id, i.category, i.lon, i.lat, i.reported_at, i.parent_id, i.sources)
+            .where(i.status.in_(OPEN_STATUSES), i.priority.in_(PRIORITIES),
+                   i.reported_at.between(start - widest, end + widest), i.lon.is_not(None), near)
+        ).all()
+        for *row, parent_id, sources in rows:
+            if parent_id is None:
+                self.add(Candidate(*row, {s.get("source") for s in sources or ()}))
+
+    @staticmethod
+    def _reach(rules: Fusion, categories: Iterable[str] | None) -> dict[str, int]:
+        """Each category a candidate may have → the longest window of a report it may take."""
+        if categories is None:
+            longest = max([rules.minutes, *(w.minutes for w in rules.categories.values())])
+            return {c: longest for c in CATEGORIES}
+        reach: dict[str, int] = {}
+        for cat in set(categories):
+            minutes = rules.window(cat).minutes
+            for other in rules.compatible(cat):
+                reach[other] = max(reach.get(other, 0), minutes)
+        return reach
 
     def add(self, candidate: Candidate) -> None:
         """An open incident later reports may attach to (new ones of this batch included)."""
@@ -75,7 +102,7 @@ class FusionFinder:
         return int(math.floor(lon / CELL_DEG)), int(math.floor(lat / CELL_DEG))
 
     def match(self, category: str, lon: float | None, lat: float | None,
-              at: datetime) -> int | models.Incident | None:
+              at: datetime) -> int | dict[str, Any] | None:
         """The nearest compatible open incident in the window (its id, or the new row), or None."""
         if lon is None or lat is None:
             return None

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ioc.chain import dispatch, sla
 from ioc.chain.actions import Actor
-from ioc.chain.links import link
+from ioc.chain.links import link_events, link_new
 from ioc.city import triage
 from ioc.city.geo import DivisionIndex, grid_codes, to_wgs84_arrays
 from ioc.city.pack import CityPack
@@ -42,6 +43,7 @@ from ioc.records import (
 from ioc.store import models
 from ioc.store.db import transaction
 from ioc.store.models import utcnow
+from ioc.store.upsert import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,25 @@ class FeedContext:
                  + [o.code for s in services for o in orgs if o.kind == "department" and o.service == s]
                  + [o.code for o in orgs if o.kind == "city"])
         return found[0] if found else orgs[0].code
+
+    def owner(self, category: str, district: str | None) -> str | None:
+        """The owning org: the department of the category's service (pack ``rules.toml`` routing),
+        or the office of the incident's division."""
+        service = self.pack.rules.routing.services.get(category, self.pack.rules.routing.default)
+        departments, offices = self._owners
+        return offices.get(district) if service == "town" else departments.get(service)
+
+    @cached_property
+    def _owners(self) -> tuple[dict[str, str], dict[str | None, str]]:
+        """Departments by service and offices by division, the first of each in the pack's order."""
+        departments: dict[str, str] = {}
+        offices: dict[str | None, str] = {}
+        for org in self.pack.orgs():
+            if org.kind == "department":
+                departments.setdefault(org.service, org.code)
+            elif org.kind == "office":
+                offices.setdefault(org.district_code, org.code)
+        return departments, offices
 
 
 @dataclass
@@ -362,8 +383,7 @@ def _land(session: Session, feed: str, items: list[_Item], report: BatchReport,
         rows.append({"feed": feed, "external_id": item.external_id, "content_hash": item.content_hash,
                      "received_at": item.received_at, "payload": item.payload, "outcome": outcome,
                      "reason": item.reason, "incident_id": incident_ids.get(item.external_id or "")})
-    if rows:
-        session.execute(models.RawRecord.__table__.insert(), rows)
+    insert_rows(session, models.RawRecord, rows)
 
 
 # --- coordinates and places -------------------------------------------------------------
@@ -419,7 +439,8 @@ def _inside(x: np.ndarray, y: np.ndarray, west: float, south: float, east: float
 
 def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item, Record]],
                      places: dict[int, _Place], report: BatchReport) -> dict[str, int]:
-    """Insert or update the batch's incidents; their ids by external id."""
+    """Insert or update the batch's incidents; their ids by external id. New incidents are rows
+    written with bulk statements; incidents the store has already are updated through the session."""
     if not pairs:
         return {}
     records: list[IncidentRecord] = [r for _, r in pairs]  # type: ignore[misc]
@@ -427,37 +448,41 @@ def _store_incidents(session: Session, ctx: FeedContext, pairs: list[tuple[_Item
     existing = {i.external_id: i for i in session.scalars(
         select(models.Incident).where(models.Incident.source == ctx.name, models.Incident.external_id.in_(ids)))}
     times = [r.reported_at for r in records]
-    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times), ctx.name, ctx.fuse_same_source)
+    finder = FusionFinder(session, ctx.pack.rules.fusion, min(times), max(times), {r.category for r in records},
+                          ctx.name, ctx.fuse_same_source)
     units = _units(session, ctx, {a.unit_id: r.channel for r in records for a in r.assignments}, report)
-    created: list[models.Incident] = []
-    fused: list[tuple[models.Incident, models.Incident | int]] = []
-    touched: list[tuple[models.Incident, IncidentRecord]] = []
+    clocks, now = sla.IncidentClocks(ctx.pack), utcnow()
+    new: dict[str, dict[str, Any]] = {}
+    fused: list[tuple[dict[str, Any], int | dict[str, Any]]] = []
+    touched: list[tuple[models.Incident | dict[str, Any], IncidentRecord]] = []
     for record in sorted(records, key=lambda r: r.reported_at):
         place = places[id(record)]
         record = _closed_as_history(ctx, record, report)
         if place.flag:
             report.flagged[place.flag] = report.flagged.get(place.flag, 0) + 1
         values = _incident_values(ctx, record, place)
-        incident = existing.get(record.external_id)
-        if incident is None:
-            incident = _new_incident(ctx, record.external_id, values, finder, fused)
-            session.add(incident)
-            existing[record.external_id] = incident
-            created.append(incident)
-        else:
+        incident: models.Incident | dict[str, Any] | None = existing.get(record.external_id)
+        if incident is not None:
             _update_incident(session, ctx, incident, values, report)
+        elif record.external_id in new:
+            incident = new[record.external_id]
+            _update_new(incident, values, clocks, report)
+        else:
+            incident = new[record.external_id] = _new_row(ctx, record.external_id, values, clocks, finder, fused, now)
         touched.append((incident, record))
-    report.note_newest(i.reported_at for i in created)
-    session.flush()  # the batch's new incidents in one round of inserts: ids for events and links
-    _creation_events(session, ctx, created)
-    for child, parent in fused:
-        link(session, child, parent, actor=f"feed:{ctx.name}")
-    report.stored += len(created)
-    report.fused += len(fused)
     for incident, record in touched:
-        _store_assignments(session, incident, record, units)
-        _stamp_times(incident, record)
-    return {ext: incident.id for ext, incident in existing.items()}
+        if isinstance(incident, dict):
+            incident.update(_stamps(incident, record))
+    _insert_new(session, ctx, list(new.values()), fused)
+    report.note_newest(row["reported_at"] for row in new.values())
+    report.stored += len(new)
+    report.fused += len(fused)
+    _store_assignments(session, touched, units)
+    for incident, record in touched:
+        if not isinstance(incident, dict):
+            for name, value in _stamps(_fields(incident, STAMP_FIELDS), record).items():
+                setattr(incident, name, value)
+    return {ext: incident.id for ext, incident in existing.items()} | {ext: row["id"] for ext, row in new.items()}
 
 
 def _closed_as_history(ctx: FeedContext, record: IncidentRecord, report: BatchReport) -> IncidentRecord:
@@ -484,8 +509,8 @@ def _incident_values(ctx: FeedContext, record: IncidentRecord, place: _Place) ->
         "description": record.description, "address": record.address, "lon": place.lon, "lat": place.lat,
         "location_flag": place.flag, "district_code": place.district,
         "grid_code": record.extra.get("grid_code") or place.grid,  # the source's own grid when it has one
-        "org_code": route(ctx.pack, record.category, place.district),
-        "reported_at": record.reported_at, "closed_at": record.closed_at,
+        "org_code": ctx.owner(record.category, place.district),
+        "reported_at": _utc(record.reported_at), "closed_at": _utc(record.closed_at),
         "extra": extra,
     }
 
@@ -500,77 +525,115 @@ def _triage(ctx: FeedContext, record: IncidentRecord, place: _Place) -> triage.S
     return triage.for_pack(ctx.pack).suggest(text).only(division=no_place, category=no_category)
 
 
-def route(pack: CityPack, category: str, district: str | None) -> str | None:
-    """The owning org: a department by service, or the office of the incident's division."""
-    rules = pack.rules.routing
-    service = rules.services.get(category, rules.default)
-    orgs = pack.orgs()
-    if service == "town":
-        return next((o.code for o in orgs if o.kind == "office" and o.district_code == district), None)
-    return next((o.code for o in orgs if o.kind == "department" and o.service == service), None)
+def _utc(at: datetime | None) -> datetime | None:
+    """In UTC, as the store gives times back (and its bulk writes take them fastest)."""
+    return at if at is None or at.tzinfo is timezone.utc else at.astimezone(timezone.utc)
 
 
-def _new_incident(ctx: FeedContext, external_id: str, values: dict[str, Any], finder: FusionFinder,
-                  fused: list[tuple[models.Incident, models.Incident | int]]) -> models.Incident:
-    """A new incident row (not yet flushed); notes the open incident it fuses into, if any."""
-    incident = models.Incident(source=ctx.name, external_id=external_id, report_count=1, version=1, **values)
-    incident.sources = [{"source": ctx.name, "external_id": external_id, "channel": incident.channel}]
-    sla.apply_incident_clocks(None, incident, ctx.pack)
-    if incident.status in ("new", "acknowledged", "dispatched", "on_scene"):
-        parent = finder.match(incident.category, incident.lon, incident.lat, incident.reported_at)
+def _new_row(ctx: FeedContext, external_id: str, values: dict[str, Any], clocks: sla.IncidentClocks,
+             finder: FusionFinder, fused: list[tuple[dict[str, Any], int | dict[str, Any]]],
+             now: datetime) -> dict[str, Any]:
+    """A new incident as a row (not yet inserted); notes the open incident it fuses into, if any."""
+    row = {"source": ctx.name, "external_id": external_id, **values, "parent_id": None, "report_count": 1,
+           "version": 1, "acknowledged_at": None, "dispatched_at": None, "on_scene_at": None,
+           "resolved_at": None, "satisfaction": None, "updated_at": now,
+           "sources": [{"source": ctx.name, "external_id": external_id, "channel": values["channel"]}],
+           **clocks.due(values["category"], values["priority"], values["reported_at"], values["channel"])}
+    if row["status"] in ("new", "acknowledged", "dispatched", "on_scene"):
+        parent = finder.match(row["category"], row["lon"], row["lat"], row["reported_at"])
         if parent is not None:
-            fused.append((incident, parent))
-        elif incident.lon is not None:
-            finder.add(Candidate(incident, incident.category, incident.lon, incident.lat, incident.reported_at,
-                                 {ctx.name}))
-    return incident
+            fused.append((row, parent))
+        elif row["lon"] is not None:
+            finder.add(Candidate(row, row["category"], row["lon"], row["lat"], row["reported_at"], {ctx.name}))
+    return row
 
 
-def _creation_events(session: Session, ctx: FeedContext, created: list[models.Incident]) -> None:
+def _insert_new(session: Session, ctx: FeedContext, rows: list[dict[str, Any]],
+                fused: list[tuple[dict[str, Any], int | dict[str, Any]]]) -> None:
+    """Insert the batch's new incidents (their ids set on the rows), their creation events and,
+    for the fused ones, the links: parents first, then the reports that point at them."""
+    created = [(row, row["status"]) for row in rows]  # a fused report was created with its own status
+    link_new(session, fused)
+    children = {id(child) for child, _ in fused}
+    _insert_incidents(session, ctx, [row for row in rows if id(row) not in children])
+    for child, parent in fused:
+        child["parent_id"] = parent if isinstance(parent, int) else parent["id"]
+    _insert_incidents(session, ctx, [child for child, _ in fused])
     actor, now = f"feed:{ctx.name}", utcnow()
-    rows = []
-    for incident in created:
-        rows.append({"incident_id": incident.id, "at": now, "kind": "created", "actor": actor,
-                     "data": {"status": incident.status, "priority": incident.priority}})
-        if incident.location_flag:
-            rows.append({"incident_id": incident.id, "at": now, "kind": "location_flagged", "actor": actor,
-                         "data": {"flag": incident.location_flag}})
-    if rows:
-        session.execute(models.IncidentEvent.__table__.insert(), rows)
+    events = []
+    for row, status in created:
+        events.append({"incident_id": row["id"], "at": now, "kind": "created", "actor": actor,
+                       "data": {"status": status, "priority": row["priority"]}})
+        if row["location_flag"]:
+            events.append({"incident_id": row["id"], "at": now, "kind": "location_flagged", "actor": actor,
+                           "data": {"flag": row["location_flag"]}})
+    events += link_events([(child, child["parent_id"]) for child, _ in fused], actor)
+    insert_rows(session, models.IncidentEvent, events)
+
+
+def _insert_incidents(session: Session, ctx: FeedContext, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    insert_rows(session, models.Incident, rows)
+    by_ext = {row["external_id"]: row for row in rows}
+    for ext, incident_id in session.execute(
+            select(models.Incident.external_id, models.Incident.id)
+            .where(models.Incident.source == ctx.name, models.Incident.external_id.in_(list(by_ext)))):
+        by_ext[ext]["id"] = incident_id
+
+
+def _changed(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """What a source's new version of a record changes: the fields that read differently (a
+    missing close time takes back none we have: a history close), and the status when it moves
+    forward (a source never moves an incident back, nor a fused report out of its parent)."""
+    changed = {}
+    for name in INCIDENT_COPY_FIELDS:
+        if name not in values or (name == "closed_at" and values[name] is None):
+            continue
+        if current[name] != values[name]:
+            changed[name] = values[name]
+    status = values["status"]
+    if current["status"] != "fused" and STATUS_RANK[status] > STATUS_RANK.get(current["status"], 0):
+        changed["status"] = status
+    return changed
+
+
+def _fields(incident: models.Incident, names: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(incident, name) for name in names}
 
 
 def _update_incident(session: Session, ctx: FeedContext, incident: models.Incident, values: dict[str, Any],
                      report: BatchReport) -> None:
-    changed: dict[str, Any] = {}
-    status = values.pop("status")
     if (incident.extra or {}).get("reclassified"):
         # A duty officer set the division and category by hand: the source's next word keeps them.
         values = {k: v for k, v in values.items() if k not in RECLASSIFIED_FIELDS}
         values["extra"] = {**values["extra"], **{k: incident.extra[k] for k in ("reclassified", "triage")
                                                  if k in incident.extra}}
-    for name in INCIDENT_COPY_FIELDS:
-        if name not in values:
-            continue
-        if name == "closed_at" and values[name] is None:
-            continue  # a source that gives no close time does not take back one we have (a history close)
-        if getattr(incident, name) != values[name]:
-            changed[name] = _jsonable(values[name])
-            setattr(incident, name, values[name])
-    if incident.status != "fused" and STATUS_RANK[status] > STATUS_RANK.get(incident.status, 0):
-        changed["status"] = status
-        incident.status = status
+    changed = _changed(_fields(incident, (*INCIDENT_COPY_FIELDS, "status")), values)
     if not changed:
         report.unchanged += 1
         return
+    for name, value in changed.items():
+        setattr(incident, name, value)
     if "priority" in changed or "category" in changed:
         sla.apply_incident_clocks(session, incident, ctx.pack)
-    if incident.id is None:
-        return  # created earlier in this same batch: its creation event tells the story
     incident.version += 1
     incident.updated_at = utcnow()
     session.add(models.IncidentEvent(incident_id=incident.id, kind="updated", actor=f"feed:{ctx.name}",
-                                     data=changed))
+                                     data={name: _jsonable(value) for name, value in changed.items()}))
     report.updated += 1
+
+
+def _update_new(row: dict[str, Any], values: dict[str, Any], clocks: sla.IncidentClocks,
+                report: BatchReport) -> None:
+    """A later version of a record first seen in this same batch: its creation event tells the story."""
+    changed = _changed(row, values)
+    if not changed:
+        report.unchanged += 1
+        return
+    row.update(changed)
+    if "priority" in changed or "category" in changed:
+        row.update(clocks.due(row["category"], row["priority"], row["reported_at"], row["channel"]))
 
 
 def _jsonable(value: Any) -> Any:
@@ -604,33 +667,44 @@ def _units(session: Session, ctx: FeedContext, wanted: dict[str, str | None],
     return units
 
 
-def _store_assignments(session: Session, incident: models.Incident, record: IncidentRecord,
+def _store_assignments(session: Session, touched: list[tuple[models.Incident | dict[str, Any], IncidentRecord]],
                        units: dict[str, models.Unit]) -> None:
-    if not record.assignments:
+    """The units each record names on its incident, with their times (one query for the batch's
+    current assignments)."""
+    wanted = [(incident, record) for incident, record in touched if record.assignments]
+    if not wanted:
         return
-    current = {a.unit_id: a for a in session.scalars(
-        select(models.Assignment).where(models.Assignment.incident_id == incident.id))}
-    for a in record.assignments:
-        if a.unit_id not in units:
-            continue  # an id no unit can have (flagged when the units were looked up)
-        row = current.get(a.unit_id)
-        if row is None:
-            row = models.Assignment(incident_id=incident.id, unit_id=a.unit_id,
-                                    dispatched_at=a.dispatched_at or record.reported_at)
-            session.add(row)
-        for stamp in ("en_route_at", "on_scene_at", "cleared_at"):
-            if getattr(a, stamp) and getattr(row, stamp) != getattr(a, stamp):
-                setattr(row, stamp, getattr(a, stamp))
-        row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
-                      else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
-        _follow_assignment(units[a.unit_id], row, incident)
+    incident_ids = {_id(incident) for incident, _ in wanted}
+    current = {(a.incident_id, a.unit_id): a for a in session.scalars(
+        select(models.Assignment).where(models.Assignment.incident_id.in_(incident_ids)))}
+    for incident, record in wanted:
+        incident_id = _id(incident)
+        status = incident["status"] if isinstance(incident, dict) else incident.status
+        for a in record.assignments:
+            if a.unit_id not in units:
+                continue  # an id no unit can have (flagged when the units were looked up)
+            row = current.get((incident_id, a.unit_id))
+            if row is None:
+                row = current[(incident_id, a.unit_id)] = models.Assignment(
+                    incident_id=incident_id, unit_id=a.unit_id, dispatched_at=a.dispatched_at or record.reported_at)
+                session.add(row)
+            for stamp in ("en_route_at", "on_scene_at", "cleared_at"):
+                if getattr(a, stamp) and getattr(row, stamp) != getattr(a, stamp):
+                    setattr(row, stamp, getattr(a, stamp))
+            row.status = ("CLEARED" if row.cleared_at else "ON_SCENE" if row.on_scene_at
+                          else "EN_ROUTE" if row.en_route_at else "DISPATCHED")
+            _follow_assignment(units[a.unit_id], row, status)
 
 
-def _follow_assignment(unit: models.Unit, row: models.Assignment, incident: models.Incident) -> None:
+def _id(incident: models.Incident | dict[str, Any]) -> int:
+    return incident["id"] if isinstance(incident, dict) else incident.id
+
+
+def _follow_assignment(unit: models.Unit, row: models.Assignment, incident_status: str) -> None:
     """A unit registered from a feed has no status stream of the pack's: its status is that of
     its newest job on an open incident (a closed one's jobs are over)."""
     stamp = row.cleared_at or row.on_scene_at or row.en_route_at or row.dispatched_at
-    if (not unit.registered_by or incident.status not in OPEN_STATUSES or stamp is None
+    if (not unit.registered_by or incident_status not in OPEN_STATUSES or stamp is None
             or (unit.status_at is not None and stamp <= unit.status_at)):
         return
     unit.status = "AVAILABLE" if row.status == "CLEARED" else row.status
@@ -638,24 +712,30 @@ def _follow_assignment(unit: models.Unit, row: models.Assignment, incident: mode
     unit.version += 1
 
 
-def _stamp_times(incident: models.Incident, record: IncidentRecord) -> None:
+STAMP_FIELDS = ("status", "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at")
+
+
+def _stamps(current: dict[str, Any], record: IncidentRecord) -> dict[str, datetime]:
     """Stamps the source's own times give: first unit dispatched (which acknowledges it too) and on
     scene (the CAD intervals),
     and, for an incident the source reports finished, when (its close time, else the last unit
-    cleared). A stamp the source does not give stays empty rather than guessed."""
+    cleared). A stamp the source does not give stays empty rather than guessed; one we have stays."""
     units = record.assignments
     dispatched = [a.dispatched_at for a in units if a.dispatched_at]
     on_scene = [a.on_scene_at for a in units if a.on_scene_at]
     cleared = [a.cleared_at for a in units if a.cleared_at]
-    if dispatched and incident.dispatched_at is None:
-        incident.dispatched_at = min(dispatched)
-    if on_scene and incident.on_scene_at is None:
-        incident.on_scene_at = min(on_scene)
-    if incident.dispatched_at and incident.acknowledged_at is None:
-        incident.acknowledged_at = incident.dispatched_at  # sending a unit acknowledges it (as workflow does)
+    stamps = {}
+    if dispatched and current["dispatched_at"] is None:
+        stamps["dispatched_at"] = min(dispatched)
+    if on_scene and current["on_scene_at"] is None:
+        stamps["on_scene_at"] = min(on_scene)
+    sent = stamps.get("dispatched_at") or current["dispatched_at"]
+    if sent and current["acknowledged_at"] is None:
+        stamps["acknowledged_at"] = sent  # sending a unit acknowledges it (as workflow does)
     finished = record.closed_at or (max(cleared) if cleared and len(cleared) == len(units) else None)
-    if incident.status in ("resolved", "closed") and incident.resolved_at is None and finished:
-        incident.resolved_at = finished
+    if current["status"] in ("resolved", "closed") and current["resolved_at"] is None and finished:
+        stamps["resolved_at"] = finished
+    return stamps
 
 
 # --- units ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from shapely.geometry import mapping, shape
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
 from ioc.city.geo import from_wgs84_arrays, transform_geometry
 from ioc.config import FeedSettings
@@ -125,30 +125,34 @@ def incident_rows(engine: Engine, origin: tuple[float, float], sources: list[str
     """
     now = now or datetime.now(timezone.utc)
     i = models.Incident
-    cols = (i.id, i.lon, i.lat, i.priority, i.category, i.source, i.report_count, i.reported_at)
+    # Freshness worked out in SQL: reading 50,000 report times back as datetimes was most of the cost.
+    fresh = case((i.reported_at > now - FRESH, 1), else_=0)
+    cols = (i.id, i.lon, i.lat, i.priority, i.category, i.source, i.report_count, fresh)
     on_map = and_(i.status.in_(OPEN_STATUSES), i.parent_id.is_(None), i.lon.is_not(None))
     with session_factory(engine)() as session:
         if since is None:
             rows = session.execute(select(*cols).where(on_map).order_by(i.id)).all()
             gone: list[int] = []
         else:
-            written = session.execute(select(*cols, on_map).where(i.updated_at >= since).order_by(i.id)).all()
+            # Sorted here, not in SQL: ORDER BY id makes SQLite walk the whole table in id order
+            # instead of taking the updated_at index (4.7 s at 1 M stored against a few ms).
+            written = sorted(session.execute(select(*cols, on_map).where(i.updated_at >= since)).all(),
+                             key=lambda r: r[0])
             rows = [r[:-1] for r in written if r[-1]]
             gone = [r[0] for r in written if not r[-1]]
-    return {"rows": _compact(rows, origin, sources, crs, now), "gone": gone}
+    return {"rows": _compact(rows, origin, sources, crs), "gone": gone}
 
 
-def _compact(rows: list[Any], origin: tuple[float, float], sources: list[str], crs: str,
-             now: datetime) -> list[list[int]]:
+def _compact(rows: list[Any], origin: tuple[float, float], sources: list[str], crs: str) -> list[list[int]]:
     if not rows:
         return []
     xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
     cats = {c: n for n, c in enumerate(CATEGORIES)}
     feeds = {name: n + 1 for n, name in enumerate(sources)}
     out = []
-    for (ident, _, _, priority, category, source, reports, reported), x, y in zip(rows, xs, ys, strict=True):
+    for (ident, _, _, priority, category, source, reports, fresh), x, y in zip(rows, xs, ys, strict=True):
         k = PRIORITIES.index(priority) + 1 if priority in PRIORITIES else 3
-        k += (10 if reports > 1 else 0) + (20 if now - reported < FRESH else 0)
+        k += (10 if reports > 1 else 0) + (20 if fresh else 0)
         out.append([ident, x, y, k, cats.get(category, len(CATEGORIES) - 1), feeds.get(source, 0)])
     return out
 

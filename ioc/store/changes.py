@@ -31,9 +31,16 @@ def versions(engine: Engine) -> dict[str, int]:
 
 
 def _after_execute(conn: Connection, clause, *_args) -> None:  # noqa: ANN001 - SQLAlchemy event signature
-    if not isinstance(clause, UpdateBase) or clause.table.name not in WATCHED:
+    if isinstance(clause, UpdateBase):
+        bump(conn, clause.table.name)
+
+
+def bump(conn: Connection, table: str) -> None:
+    """Count a write to ``table`` (once per transaction and topic). Statements sent as driver SQL
+    (``ioc.store.upsert.insert_rows``) call this themselves; Core statements are seen by the event."""
+    if table not in WATCHED:
         return
-    topic = WATCHED[clause.table.name]
+    topic = WATCHED[table]
     # Once per transaction is enough. Keyed by the transaction object, as conn.info outlives it
     # (it belongs to the pooled DBAPI connection).
     tx = conn.get_transaction()

@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     manifest = runtime.pack.manifest
     app = Dash(
         __name__,
+        server=api.make_server(__name__),
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS),

@@ -16,23 +16,23 @@ from pydantic import BaseModel, Field
 from ioc.chain import dispatch, major_events, workflow, workorders
 from ioc.errors import UserError
 from ioc.read import kpi, lists
-from ioc.web.rest import CityTime, CommaList, Limit, Offset, Text, Versioned, When, actor, bp, runtime
+from ioc.web.rest import CityTime, CommaList, Id, Limit, Offset, Text, Version, Versioned, When, actor, bp, runtime
 
 
 class IncidentPath(BaseModel):
-    incident_id: int = Field(description="incident id")
+    incident_id: Id = Field(description="incident id")
 
 
 class OrderPath(BaseModel):
-    order_id: int = Field(description="work order id")
+    order_id: Id = Field(description="work order id")
 
 
 class AssignmentPath(BaseModel):
-    assignment_id: int = Field(description="assignment id")
+    assignment_id: Id = Field(description="assignment id")
 
 
 class EventPath(BaseModel):
-    event_id: int = Field(description="event id")
+    event_id: Id = Field(description="event id")
 
 
 class Note(Versioned):
@@ -44,8 +44,8 @@ class Reason(Versioned):
 
 
 class Merge(Versioned):
-    into: int = Field(description="the incident to merge into")
-    into_version: int | None = None
+    into: Id = Field(description="the incident to merge into")
+    into_version: Version = None
 
 
 class Verdict(Versioned):

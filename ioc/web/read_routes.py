@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ioc.read import health, lists
-from ioc.web.rest import CityTime, CommaList, Limit, Offset, actor, bp, runtime
+from ioc.web.rest import CityTime, CommaList, Id, Limit, Offset, actor, bp, runtime
 
 
 class IncidentQuery(BaseModel):
@@ -23,7 +23,7 @@ class IncidentQuery(BaseModel):
 
 
 class IncidentPath(BaseModel):
-    incident_id: int = Field(description="incident id")
+    incident_id: Id = Field(description="incident id")
 
 
 class AlertQuery(BaseModel):

@@ -135,9 +135,13 @@ Text = Annotated[str, AfterValidator(_not_blank)]
 CityTime = Annotated[datetime | None, AfterValidator(_city_time),
                      Field(description="ISO 8601, e.g. 2026-07-01T08:00:00+08:00 (no offset: the city's time)")]
 When = Annotated[datetime, AfterValidator(_city_time), Field(description="ISO 8601, e.g. 2026-07-01T08:00:00+08:00")]
+# Whole numbers that reach the store fit its INTEGER columns (a larger one is no row, not an overflow).
+MAX_INT = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Limit = Annotated[int | None, Field(ge=1, le=1000, description="page size (1-1000, default 100)")]
-Offset = Annotated[int | None, Field(ge=0, description="rows to skip")]
-Version = Annotated[int | None, Field(description="the version you last saw (a stale one is refused with 409)")]
+Offset = Annotated[int | None, Field(ge=0, le=MAX_INT, description="rows to skip")]
+Version = Annotated[int | None, Field(ge=1, le=MAX_INT,
+                                      description="the version you last saw (a stale one is refused with 409)")]
 
 
 class Versioned(BaseModel):

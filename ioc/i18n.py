@@ -644,6 +644,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # sources: fusion per feed, linked reports, city init names (issue 11)
     # (end of that block)
     # security and reliability: API errors, throttling (issue 13)
+    "login.throttled_address": ("此地址登录失败次数过多，请稍后再试", "Too many failed sign-ins from this address; try again later"),
     # (end of that block)
     # city replay (/replay, issue 14)
     # (end of that block)

@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run setup test browser clean
+.PHONY: run setup test browser clean audit
 
 run: setup
 	$(PY) app.py
@@ -21,6 +21,13 @@ test: $(VENV)/.dev browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
+
+# Known vulnerabilities in the pinned runtime set (docs/reliability.md, Dependencies). --strict:
+# a package pip-audit could not check fails the run instead of being skipped with exit 0.
+audit:
+	$(PYTHON) -m venv .venv-audit
+	.venv-audit/bin/python -m pip install --quiet --disable-pip-version-check pip-audit==2.10.1
+	.venv-audit/bin/pip-audit --strict --no-deps --disable-pip -r requirements.txt
 
 $(VENV)/.runtime: requirements.txt | $(PY)
 	$(PIP) -r requirements.txt
@@ -43,4 +50,4 @@ browser:
 	fi
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) .venv-audit var .pytest_cache

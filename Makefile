@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run setup test bench soak browser clean
+.PHONY: run setup test bench soak audit browser clean
 
 run: setup
 	$(PY) app.py
@@ -34,6 +34,13 @@ soak: $(VENV)/.dev
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# Known vulnerabilities in the pinned runtime set (docs/reliability.md, Dependencies). --strict:
+# a package pip-audit could not check fails the run instead of being skipped with exit 0.
+audit:
+	$(PYTHON) -m venv .venv-audit
+	.venv-audit/bin/python -m pip install --quiet --disable-pip-version-check pip-audit==2.10.1
+	.venv-audit/bin/pip-audit --strict --no-deps --disable-pip -r requirements.txt
+
 $(VENV)/.runtime: requirements.txt | $(PY)
 	$(PIP) -r requirements.txt
 	touch $@
@@ -55,4 +62,4 @@ browser:
 	fi
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) .venv-audit var .pytest_cache

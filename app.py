@@ -23,7 +23,7 @@ from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.intake.worker import build_runners, schedule, schedule_duties
 from ioc.runtime import Runtime
-from ioc.web import api, briefing_routes, export_routes, headers, signin
+from ioc.web import api, briefing_routes, crosssite, export_routes, headers, signin
 from layouts import (board_page, context, dispatch_page, events_page, feeds_page, frame, incident_page,
                      kanban_page, map_page, orders_page, replay_page, summary_page, wall_page)
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     manifest = runtime.pack.manifest
     app = Dash(
         __name__,
+        server=api.make_server(__name__),
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS),
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     app.server.config[context.KEY] = runtime
     app.server.secret_key = runtime.secret_key
+    crosssite.install(app.server)
     api.install(app.server)
     signin.install(app.server)
     export_routes.install(app.server)

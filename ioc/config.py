@@ -69,6 +69,10 @@ class WebSettings(_Section):
     public_read: bool = Field(default=True, description="anyone may view pages without signing in")
     secure_cookies: bool = Field(default=False, description="served over HTTPS: cookies are marked Secure and "
                                  "browsers told to keep to HTTPS (HSTS)")
+    sign_in_limit: str = Field(default="10 per 15 minutes", description="failed sign-ins allowed from one address "
+                               "(Flask-Limiter notation); each account also has its own limit")
+    rate_limit_storage: str = Field(default="memory://", description="where the sign-in counters live: memory:// "
+                                    "(per process) or redis://HOST:6379 (shared by every web worker)")
 
 
 class FeedSettings(_Section):

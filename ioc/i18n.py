@@ -669,6 +669,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "board.linked_to": ("已并入 #{id}", "Linked to #{id}"),
     # (end of that block)
     # security and reliability: API errors, throttling (issue 13)
+    "login.throttled_address": ("此地址登录失败次数过多，请稍后再试", "Too many failed sign-ins from this address; try again later"),
     # (end of that block)
     # city replay (/replay, issue 14)
     "nav.replay": ("城市回放", "City replay"),

@@ -67,9 +67,10 @@ class IncidentFilter:
         if self.until:
             stmt = stmt.where(m.reported_at < self.until)
         if self.q:
-            like = f"%{self.q}%"
-            stmt = stmt.where(or_(m.title.ilike(like), m.description.ilike(like), m.address.ilike(like),
-                                  m.external_id == self.q))
+            # The text is searched for as typed: % and _ are letters here, not LIKE's wildcards.
+            like = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(or_(m.title.ilike(like, escape="\\"), m.description.ilike(like, escape="\\"),
+                                  m.address.ilike(like, escape="\\"), m.external_id == self.q))
         if not self.include_linked:
             stmt = stmt.where(m.parent_id.is_(None))
         return stmt

@@ -1,67 +1,82 @@
-"""The REST API's read endpoints: incidents, alerts, units, work orders, feeds, the OpenAPI document."""
+"""The REST API's read endpoints: incidents, alerts, units, work orders, feeds."""
 
 from __future__ import annotations
 
-from flask import request
+from pydantic import BaseModel, Field
 
-from ioc.chain.actions import Actor
-from ioc.errors import NotFound
 from ioc.read import health, lists
-from ioc.web.rest import Param, arg_int, arg_list, arg_time, endpoint, openapi_document, runtime
-
-INCIDENT_PARAMS = (
-    Param("status", "comma list: new, acknowledged, dispatched, on_scene, resolved, closed, cancelled, fused"),
-    Param("category", "comma list of categories"), Param("priority", "comma list: P1..P4"),
-    Param("division", "comma list of division codes"), Param("org", "comma list of org codes"),
-    Param("since", "reported at or after (ISO 8601)"), Param("until", "reported before (ISO 8601)"),
-    Param("q", "text in title, description or address, or an external id"),
-    Param("include_linked", "true: linked (fused) reports too, each with its incident's parent_id", "boolean"),
-    Param("limit", "page size (1-1000, default 100)", "integer"), Param("offset", "rows to skip", "integer"),
-)
+from ioc.web.rest import CityTime, CommaList, Id, Limit, Offset, actor, bp, runtime
 
 
-def incident_filter() -> lists.IncidentFilter:
-    return lists.IncidentFilter(status=arg_list("status"), category=arg_list("category"),
-                                priority=arg_list("priority"), division=arg_list("division"), org=arg_list("org"),
-                                since=arg_time("since"), until=arg_time("until"), q=request.args.get("q") or None,
-                                include_linked=request.args.get("include_linked") in ("1", "true"))
+class IncidentQuery(BaseModel):
+    status: CommaList = Field(None, description="comma list: new, acknowledged, dispatched, on_scene, resolved, "
+                                                "closed, cancelled, fused")
+    category: CommaList = Field(None, description="comma list of categories")
+    priority: CommaList = Field(None, description="comma list: P1..P4")
+    division: CommaList = Field(None, description="comma list of division codes")
+    org: CommaList = Field(None, description="comma list of org codes")
+    since: CityTime = Field(None, description="reported at or after (ISO 8601)")
+    until: CityTime = Field(None, description="reported before (ISO 8601)")
+    q: str | None = Field(None, description="text in title, description or address, or an external id")
+    include_linked: bool = Field(False, description="true: linked (fused) reports too, each with its incident's "
+                                                    "parent_id")
+    limit: Limit = None
+    offset: Offset = None
 
 
-@endpoint("GET", "/incidents", "Incidents, newest first, filtered and paged", INCIDENT_PARAMS)
-def get_incidents(actor: Actor):
-    return lists.incidents(runtime().engine, incident_filter(), arg_int("limit"), arg_int("offset"))
+class IncidentPath(BaseModel):
+    incident_id: Id = Field(description="incident id")
 
 
-@endpoint("GET", "/incidents/{incident_id}", "One incident with timeline, work orders, assignments, linked reports",
-          (Param("incident_id", "incident id", "integer", True, "path"),))
-def get_incident(actor: Actor, incident_id: str):
-    return lists.incident_detail(runtime().engine, _int_path(incident_id, "incident id"))
+class AlertQuery(BaseModel):
+    active: bool = Field(False, description="true (or 1) for warnings in force only")
+    limit: Limit = None
 
 
-@endpoint("GET", "/alerts", "CAP warnings; ?active=1 for those in force",
-          (Param("active", "1 for warnings in force only"), Param("limit", "max rows", "integer")))
-def get_alerts(actor: Actor):
-    return {"items": lists.alerts(runtime().engine, active_only=request.args.get("active") in ("1", "true"),
-                                  limit=arg_int("limit"))}
+class UnitQuery(BaseModel):
+    status: CommaList = Field(None, description="comma list of CAD statuses")
+    type: CommaList = Field(None, description="comma list of unit types")
+    org: CommaList = Field(None, description="comma list of org codes")
 
 
-@endpoint("GET", "/units", "Units with status and position",
-          (Param("status", "comma list of CAD statuses"), Param("type", "comma list of unit types"),
-           Param("org", "comma list of org codes")))
-def get_units(actor: Actor):
-    return {"items": lists.units(runtime().engine, arg_list("status"), arg_list("type"), arg_list("org"))}
+class WorkOrderQuery(BaseModel):
+    status: CommaList = Field(None, description="comma list")
+    org: CommaList = Field(None, description="comma list of org codes")
+    limit: Limit = None
+    offset: Offset = None
 
 
-@endpoint("GET", "/work-orders", "Work orders (a handler sees its own org's only)",
-          (Param("status", "comma list"), Param("org", "comma list of org codes"),
-           Param("limit", "page size", "integer"), Param("offset", "rows to skip", "integer")))
-def get_work_orders(actor: Actor):
-    return lists.work_orders(runtime().engine, actor, arg_list("status"), arg_list("org"),
-                             arg_int("limit"), arg_int("offset"))
+@bp.get("/incidents", summary="Incidents, newest first, filtered and paged")
+def get_incidents(query: IncidentQuery):
+    filters = lists.IncidentFilter(status=query.status, category=query.category, priority=query.priority,
+                                   division=query.division, org=query.org, since=query.since, until=query.until,
+                                   q=query.q or None, include_linked=query.include_linked)
+    return lists.incidents(runtime().engine, filters, query.limit, query.offset)
 
 
-@endpoint("GET", "/feeds", "Every feed with its state")
-def get_feeds(actor: Actor):
+@bp.get("/incidents/<int:incident_id>",
+        summary="One incident with timeline, work orders, assignments, linked reports")
+def get_incident(path: IncidentPath):
+    return lists.incident_detail(runtime().engine, path.incident_id)
+
+
+@bp.get("/alerts", summary="CAP warnings; ?active=1 for those in force")
+def get_alerts(query: AlertQuery):
+    return {"items": lists.alerts(runtime().engine, active_only=query.active, limit=query.limit)}
+
+
+@bp.get("/units", summary="Units with status and position")
+def get_units(query: UnitQuery):
+    return {"items": lists.units(runtime().engine, query.status, query.type, query.org)}
+
+
+@bp.get("/work-orders", summary="Work orders (a handler sees its own org's only)")
+def get_work_orders(query: WorkOrderQuery):
+    return lists.work_orders(runtime().engine, actor(), query.status, query.org, query.limit, query.offset)
+
+
+@bp.get("/feeds", summary="Every feed with its state")
+def get_feeds():
     rt = runtime()
     return {"items": [{
         "name": f.name, "kind": f.kind, "enabled": f.enabled, "status": f.status or "never_polled",
@@ -69,17 +84,3 @@ def get_feeds(actor: Actor):
         "consecutive_failures": f.failures, "last_error": f.last_error, "lag_seconds": f.lag_seconds,
         "counts": f.counts,
     } for f in health.feed_health(rt.engine, rt.feeds)]}
-
-
-@endpoint("GET", "/openapi.json", "This document", auth=False)
-def get_openapi():
-    return openapi_document()
-
-
-def _int_path(raw: str, what: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise NotFound(f"{what} {raw!r} does not exist") from None
-
-

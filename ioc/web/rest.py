@@ -1,21 +1,26 @@
 """The REST API (JSON, bearer tokens) on the same server as the pages: /api/v1/... and /healthz.
 
-Endpoints are declared with ``@endpoint``, which also feeds the OpenAPI document, so the
-document cannot drift from the routes. Errors are JSON ``{"error": message}``, never HTML.
+The web app's Flask server is a flask-openapi3 ``OpenAPI`` app (``make_server``); the route
+modules declare their endpoints on ``bp``, an ``APIBlueprint``, with pydantic models for the
+path, the query and the body. So the OpenAPI document (/api/v1/openapi.json) is made from the
+routes themselves and carries their schemas, and a request that does not fit its model is
+answered 422 with the reasons, before the view runs. Every endpoint on ``bp`` needs a bearer
+token or a signed-in session, checked before the request is even read. Errors are JSON
+``{"error": message}``, never HTML.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
+from flask_openapi3 import APIBlueprint, Info, OpenAPI
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from werkzeug.exceptions import HTTPException
 
 from ioc.chain.accounts import actor_for_token
 from ioc.chain.actions import Actor
@@ -25,53 +30,41 @@ from ioc.runtime import RUNTIME_KEY, Runtime
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("api", __name__)
 PREFIX = "/api/v1"
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer"}}
 
 
-@dataclass
-class Param:
-    name: str
-    description: str
-    type: str = "string"
-    required: bool = False
-    where: str = "query"
+class Error(BaseModel):
+    error: str = Field(description="what is wrong, in one line")
 
 
-@dataclass
-class Endpoint:
-    method: str
-    path: str
-    summary: str
-    params: list[Param] = field(default_factory=list)
-    body: dict[str, str] | None = None
+class Invalid(Error):
+    errors: list[dict[str, Any]] = Field(description="pydantic's reasons, one per field: loc, msg, type")
 
 
-ENDPOINTS: list[Endpoint] = []
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Invalid}
+bp = APIBlueprint("api", __name__, url_prefix=PREFIX, abp_security=[{"bearer": []}], abp_responses=ERRORS)
 
 
 class Unauthorized(UserError):
     pass
 
 
-def endpoint(method: str, path: str, summary: str, params: tuple[Param, ...] = (),
-             body: dict[str, str] | None = None, auth: bool = True) -> Callable:
-    """Register a route under /api/v1 and describe it for the OpenAPI document."""
-    ENDPOINTS.append(Endpoint(method, PREFIX + path, summary, list(params), body))
+def make_server(import_name: str) -> OpenAPI:
+    """The Flask server Dash runs on: an OpenAPI app whose document the API routes feed."""
+    server = OpenAPI(import_name, info=Info(title="City IOC API", version="1"), security_schemes=SECURITY_SCHEMES,
+                     doc_ui=False, validation_error_model=Invalid, validation_error_callback=_invalid)
+    server.json = CityJSON(server)
+    return server
 
-    def wrap(fn: Callable) -> Callable:
-        def view(**kwargs: Any) -> Response:
-            actor = _actor() if auth else None
-            result = fn(actor, **kwargs) if auth else fn(**kwargs)
-            return result if isinstance(result, Response) else jsonify(result)
 
-        # A unique endpoint name per route, even for views made in a loop.
-        view.__name__ = method.lower() + re.sub(r"[^a-z0-9]+", "_", path.lower())
-        flask_path = PREFIX + path.replace("{", "<").replace("}", ">")
-        bp.add_url_rule(flask_path, view_func=view, methods=[method])
-        return fn
-
-    return wrap
+def install(server: OpenAPI) -> None:
+    """Add the API, its document and /healthz to the web app's server (``make_server``'s)."""
+    server.register_api(bp)
+    server.add_url_rule(f"{PREFIX}/openapi.json", "openapi_json", lambda: jsonify(server.api_doc))
+    server.add_url_rule("/healthz", "healthz", _healthz)
+    # Without this, the pages' catch-all route would answer an unknown API path with HTML.
+    server.add_url_rule("/api/<path:rest>", "api_unknown", _unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
 
 class CityJSON(DefaultJSONProvider):
@@ -87,26 +80,72 @@ class CityJSON(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
 
-def install(server: Flask) -> None:
-    """Add the API (and /healthz) to the web app's Flask server."""
-    server.json = CityJSON(server)
-    server.register_blueprint(bp)
-
-
 def runtime() -> Runtime:
     return current_app.config[RUNTIME_KEY]
 
 
-def _actor() -> Actor:
+def actor() -> Actor:
+    """Who sent this request (``_authenticate`` found out before the view ran)."""
+    return g.api_actor
+
+
+@bp.before_request
+def _authenticate() -> None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        actor = actor_for_token(runtime().engine, header[len("Bearer "):].strip())
-        if actor is None:
+        found = actor_for_token(runtime().engine, header[len("Bearer "):].strip())
+        if found is None:
             raise Unauthorized("the bearer token is unknown or revoked")
-        return actor
-    if current_user and current_user.is_authenticated:
-        return current_user.actor
-    raise Unauthorized("send Authorization: Bearer TOKEN (create one with `python -m ioc tokens create --user NAME`)")
+        g.api_actor = found
+    elif current_user and current_user.is_authenticated:
+        g.api_actor = current_user.actor
+    else:
+        raise Unauthorized("send Authorization: Bearer TOKEN (create one with `python -m ioc tokens create --user NAME`)")
+
+
+# --- the parts of the models the routes share -----------------------------------------------------
+
+
+def _comma_list(value: Any) -> list[str] | None:
+    """A filter given as ?x=a,b or ?x=a&x=b."""
+    if value is None:
+        return None
+    raw = value if isinstance(value, list) else [value]
+    items = [part.strip() for one in raw for part in str(one).split(",") if part.strip()]
+    return items or None
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _city_time(value: datetime | None) -> datetime | None:
+    """A time without an offset is the city's time; the year must leave room for any offset."""
+    if value is None:
+        return None
+    if not 1900 <= value.year <= 9000:
+        raise ValueError("must be a time between the years 1900 and 9000")
+    return value if value.tzinfo else value.replace(tzinfo=runtime().pack.timezone)
+
+
+CommaList = Annotated[list[str] | None, BeforeValidator(_comma_list)]
+Text = Annotated[str, AfterValidator(_not_blank)]
+CityTime = Annotated[datetime | None, AfterValidator(_city_time),
+                     Field(description="ISO 8601, e.g. 2026-07-01T08:00:00+08:00 (no offset: the city's time)")]
+When = Annotated[datetime, AfterValidator(_city_time), Field(description="ISO 8601, e.g. 2026-07-01T08:00:00+08:00")]
+# Whole numbers that reach the store fit its INTEGER columns (a larger one is no row, not an overflow).
+MAX_INT = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_INT)]
+Limit = Annotated[int | None, Field(ge=1, le=1000, description="page size (1-1000, default 100)")]
+Offset = Annotated[int | None, Field(ge=0, le=MAX_INT, description="rows to skip")]
+Version = Annotated[int | None, Field(ge=1, le=MAX_INT,
+                                      description="the version you last saw (a stale one is refused with 409)")]
+
+
+class Versioned(BaseModel):
+    version: Version = None
 
 
 # --- errors: JSON with a message, whatever went wrong ----------------------------------------------
@@ -115,20 +154,28 @@ STATUS = ((Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409
           (ActionRefused, 400), (UserError, 400))
 
 
+def _invalid(exc: ValidationError):
+    """422 with one line naming each field and what is wrong with it, and pydantic's details."""
+    errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    line = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in errors)
+    response = jsonify({"error": line, "errors": errors})
+    response.status_code = 422
+    return response
+
+
 @bp.errorhandler(UserError)
 def _user_error(exc: UserError):
     status = next(code for cls, code in STATUS if isinstance(exc, cls))
     return jsonify({"error": str(exc)}), status
 
 
-@bp.errorhandler(404)
-def _no_route(_exc):
-    return jsonify({"error": f"no endpoint {request.path}; see {PREFIX}/openapi.json"}), 404
-
-
-@bp.errorhandler(405)
-def _bad_method(_exc):
-    return jsonify({"error": f"{request.method} is not allowed on {request.path}"}), 405
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    if exc.response is not None:  # flask-openapi3's 422, already JSON
+        return exc.response
+    if exc.code == 405:
+        return jsonify({"error": f"{request.method} is not allowed on {request.path}"}), 405
+    return jsonify({"error": exc.description}), exc.code
 
 
 @bp.errorhandler(Exception)
@@ -137,79 +184,13 @@ def _unexpected(exc: Exception):
     return jsonify({"error": "internal error; the server log has the details"}), 500
 
 
-# --- parameters ---------------------------------------------------------------------------------------
-
-
-def arg_list(name: str) -> list[str] | None:
-    """A filter given as ?x=a,b or ?x=a&x=b."""
-    values = [v for raw in request.args.getlist(name) for v in raw.split(",") if v.strip()]
-    return [v.strip() for v in values] or None
-
-
-def arg_int(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise UserError(f"{name} must be a whole number, not {raw!r}") from None
-
-
-def arg_time(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"{name} must be an ISO 8601 time such as 2026-07-01T08:00:00+08:00, not {raw!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=runtime().pack.timezone)
-    return value
-
-
-def body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise UserError("send a JSON object body with Content-Type: application/json")
-    return data
-
-
-@bp.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def _unknown(rest: str):
-    # Without this, the pages' catch-all route would answer an unknown API path with HTML.
-    return jsonify({"error": f"no endpoint /api/{rest}; see {PREFIX}/openapi.json"}), 404
+    return jsonify({"error": f"/api/{rest} does not exist; see {PREFIX}/openapi.json"}), 404
 
 
-@bp.route("/healthz")
-def healthz():
+def _healthz():
     """Liveness and store reachability, for load balancers (no auth)."""
     problem = health.store_problem(runtime().engine)
     if problem:
         return jsonify({"status": "error", "store": problem}), 503
     return jsonify({"status": "ok", "city": runtime().pack.name})
-
-
-def openapi_document() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for ep in ENDPOINTS:
-        op: dict[str, Any] = {
-            "summary": ep.summary,
-            "parameters": [{"name": p.name, "in": p.where, "required": p.required or p.where == "path",
-                            "description": p.description, "schema": {"type": p.type}} for p in ep.params],
-            "responses": {"200": {"description": "JSON"}, "4XX": {"description": "JSON {\"error\": message}"}},
-        }
-        if ep.body:
-            op["requestBody"] = {"content": {"application/json": {"schema": {
-                "type": "object", "properties": {k: {"type": "string", "description": v} for k, v in ep.body.items()}}}}}
-        if not ep.path.endswith("openapi.json"):
-            op["security"] = [{"bearer": []}]
-        paths.setdefault(ep.path, {})[ep.method.lower()] = op
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "City IOC API", "version": "1"},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "paths": paths,
-    }
-

@@ -3,6 +3,11 @@
 Anyone may look when ``[web] public_read`` is on (the demo); otherwise pages need a signed-in
 user or a valid kiosk link (``/?kiosk=TOKEN``, read-only, revocable). Actions always need a
 user whose role allows them — checked again inside every service function.
+
+Failed sign-ins are throttled twice: per account in the store (``accounts.login``) and per
+address by Flask-Limiter (``[web] sign_in_limit``, counters in ``[web] rate_limit_storage``;
+memory of this process when Redis cannot be reached). Only the form's POSTs count, and only
+those that fail; Dash callbacks and the API are not limited.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 from html import escape
 
 from flask import Flask, jsonify, redirect, request, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from ioc.chain.accounts import LoginThrottled, actor_for_kiosk, actor_for_user_id, login
@@ -42,9 +49,21 @@ def install(server: Flask) -> None:
             actor = actor_for_user_id(rt.engine, int(user_id))
         return WebUser(user_id, actor) if actor else None
 
-    server.add_url_rule("/login", "login_page", _login_view, methods=["GET", "POST"])
+    web = server.config[RUNTIME_KEY].settings.web
+    limiter = Limiter(get_remote_address, app=server, default_limits=[], storage_uri=web.rate_limit_storage,
+                      in_memory_fallback_enabled=True, key_prefix="ioc-sign-in")
+    failed = limiter.limit(web.sign_in_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+    server.add_url_rule("/login", "login_page", failed(_login_view), methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout_view)
     server.before_request(_gate)
+
+    @server.errorhandler(429)
+    def _too_many(exc):
+        if request.path == "/login":
+            rt = _runtime()
+            lang = request.args.get("lang") or rt.settings.web.language
+            return _login_html(rt, lang, t("login.throttled_address", lang)), 429
+        return exc
 
     @server.errorhandler(404)
     def _not_found(exc):

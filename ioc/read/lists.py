@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ioc.chain.actions import Actor
 from ioc.errors import NotFound, UserError
-from ioc.store import models
+from ioc.store import models, search
 from ioc.store.db import session_factory
 from ioc.store.models import utcnow
 
@@ -65,9 +65,7 @@ class IncidentFilter:
         if self.until:
             stmt = stmt.where(m.reported_at < self.until)
         if self.q:
-            like = f"%{self.q}%"
-            stmt = stmt.where(or_(m.title.ilike(like), m.description.ilike(like), m.address.ilike(like),
-                                  m.external_id == self.q))
+            stmt = stmt.where(or_(search.matches(self.q), m.external_id == self.q))
         if not self.include_linked:
             stmt = stmt.where(m.parent_id.is_(None))
         return stmt

@@ -166,6 +166,10 @@ class Incident(Base):
         Index(None, "org_code", "status"),
         Index(None, "reported_at"),
         Index(None, "parent_id"),
+        # search by a source's own number; the KPI rates' deadline windows (migration 0009)
+        Index(None, "external_id"),
+        Index(None, "acknowledge_due"),
+        Index(None, "resolve_due"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

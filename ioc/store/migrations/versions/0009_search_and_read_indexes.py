@@ -1,0 +1,71 @@
+"""Free-text search by n-grams (ioc.store.search) and the indexes the reads at city scale need.
+
+SQLite: FTS5 table ``incident_text`` (trigram tokenizer) + its vocabulary, kept by triggers on
+incident. PostgreSQL: pg_trgm GIN on the searched text, a GIN of its character pairs for 1-2
+character queries. Both: external_id alone (search by a source's number), the KPI deadlines
+(acknowledge_due, resolve_due: the rates' windows).
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+from alembic import op
+
+from ioc.store.search import SEARCH_TEXT
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+# Each field followed by newlines, so every 1- or 2-character query begins an indexed trigram.
+_BODY = "coalesce({p}.title, '') || char(10) || coalesce({p}.description, '') || char(10) || " \
+        "coalesce({p}.address, '') || char(10) || char(10)"
+PLAIN_INDEXES = (("ix_incident_external_id", ["external_id"]), ("ix_incident_acknowledge_due", ["acknowledge_due"]),
+                 ("ix_incident_resolve_due", ["resolve_due"]))
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("incident") as batch:
+        for name, columns in PLAIN_INDEXES:
+            batch.create_index(name, columns)
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_up()
+    else:
+        _postgresql_up()
+
+
+def _sqlite_up() -> None:
+    op.execute("CREATE VIRTUAL TABLE incident_text USING fts5(body, tokenize = 'trigram')")
+    op.execute("CREATE VIRTUAL TABLE incident_text_vocab USING fts5vocab(incident_text, 'row')")
+    op.execute(f"INSERT INTO incident_text (rowid, body) SELECT id, {_BODY.format(p='incident')} FROM incident")
+    op.execute(f"""CREATE TRIGGER incident_text_insert AFTER INSERT ON incident BEGIN
+        INSERT INTO incident_text (rowid, body) VALUES (new.id, {_BODY.format(p='new')}); END""")
+    op.execute(f"""CREATE TRIGGER incident_text_update AFTER UPDATE OF title, description, address ON incident BEGIN
+        UPDATE incident_text SET body = {_BODY.format(p='new')} WHERE rowid = new.id; END""")
+    op.execute("""CREATE TRIGGER incident_text_delete AFTER DELETE ON incident BEGIN
+        DELETE FROM incident_text WHERE rowid = old.id; END""")
+
+
+def _postgresql_up() -> None:
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute("""CREATE FUNCTION ioc_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT coalesce(array_agg(DISTINCT substr(lower(t), i, 2)), '{}')
+        FROM generate_series(1, length(t) - 1) AS i $$""")
+    op.execute(f"CREATE INDEX ix_incident_search_trgm ON incident USING gin ({SEARCH_TEXT} gin_trgm_ops)")
+    op.execute(f"CREATE INDEX ix_incident_search_pairs ON incident USING gin (ioc_bigrams({SEARCH_TEXT}))")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for trigger in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS incident_text_{trigger}")
+        op.execute("DROP TABLE IF EXISTS incident_text_vocab")
+        op.execute("DROP TABLE IF EXISTS incident_text")
+    else:
+        op.execute("DROP INDEX IF EXISTS ix_incident_search_pairs")
+        op.execute("DROP INDEX IF EXISTS ix_incident_search_trgm")
+        op.execute("DROP FUNCTION IF EXISTS ioc_bigrams(text)")
+    with op.batch_alter_table("incident") as batch:
+        for name, _ in reversed(PLAIN_INDEXES):
+            batch.drop_index(name)

@@ -1,0 +1,97 @@
+"""Free-text search over incidents (title, description, address) by n-grams, for Chinese and English alike.
+
+Chinese has no spaces between words, so the index holds character n-grams, not words:
+
+- SQLite: an FTS5 table ``incident_text`` with the trigram tokenizer (case-insensitive), one row per
+  incident (rowid = incident id), kept by triggers on ``incident`` (migration 0009), so every
+  writer keeps it without knowing. A query of 3 or more characters is one FTS5 phrase. A trigram
+  index cannot answer 1- or 2-character queries (噪音, 积水) directly; every field is stored with
+  two newlines after it, so each occurrence of a short query begins some indexed trigram, and the
+  query becomes the OR of the trigrams that start with it, read from the index's own vocabulary
+  (``incident_text_vocab``) in the same statement.
+- PostgreSQL: ``pg_trgm`` GIN index on the same text (``SEARCH_TEXT``) answers ``ILIKE`` of 3 or
+  more characters; 1- and 2-character queries use a GIN index of the text's character pairs
+  (``ioc_bigrams``), rechecked with ``ILIKE``.
+
+Either way ``matches(q)`` is one SQL condition on ``incident``; the query is only ever a bound
+value (quotes, ``%``, ``_``, ``*`` and the like are literal text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String, bindparam
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import BindParameter, ColumnElement
+from sqlalchemy.types import Boolean
+
+# Objects migration 0009 creates that the models do not describe (FTS5 tables and their shadow
+# tables, expression indexes): the schema comparison leaves them alone.
+NOT_MODELLED_PREFIXES = ("incident_text", "ix_incident_search_")
+# The text searched, as PostgreSQL's expression indexes spell it (they must match it exactly).
+SEARCH_TEXT = "(coalesce(title, '') || ' ' || coalesce(description, '') || ' ' || coalesce(address, ''))"
+# In SQLite, the highest code point: 'ab' <= term < 'ab' || LAST is every term starting with 'ab'.
+_LAST = "char(1114111)"
+
+
+def not_modelled(name: str | None, type_: str) -> bool:
+    return bool(name) and type_ in ("table", "index") and name.startswith(NOT_MODELLED_PREFIXES)
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's filter: compare everything but the search index's own objects."""
+    return not (reflected and not_modelled(name, type_))
+
+
+class TextMatch(ColumnElement[bool]):
+    """``incident`` rows whose title, description or address contain ``q`` (case-insensitive)."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, q: str) -> None:
+        self.q = q
+
+
+def matches(q: str) -> ColumnElement[bool]:
+    return TextMatch(q)
+
+
+def _escape_like(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@compiles(TextMatch, "sqlite")
+def _sqlite(element: TextMatch, compiler: Any, **kw: Any) -> str:
+    q = element.q
+    if len(q) >= 3:
+        phrase = '"' + q.replace('"', '""') + '"'  # one FTS5 phrase: everything inside is literal
+        query = compiler.process(_bind(phrase), **kw)
+    else:
+        prefix = compiler.process(_bind(q.lower()), **kw)
+        # Every indexed trigram that starts with the short query, as one OR query ('""' matches nothing).
+        query = (f"(SELECT coalesce(group_concat('\"' || replace(term, '\"', '\"\"') || '\"', ' OR '), '\"\"') "
+                 f"FROM incident_text_vocab WHERE term >= {prefix} AND term < {prefix} || {_LAST})")
+    return f"incident.id IN (SELECT rowid FROM incident_text WHERE incident_text MATCH {query})"
+
+
+@compiles(TextMatch, "postgresql")
+def _postgresql(element: TextMatch, compiler: Any, **kw: Any) -> str:
+    q = element.q
+    pattern = compiler.process(_bind(f"%{_escape_like(q)}%"), **kw)
+    like = f"{SEARCH_TEXT} ILIKE {pattern}"
+    if len(q) == 2:
+        pair = compiler.process(_bind(q.lower()), **kw)
+        return f"(ioc_bigrams({SEARCH_TEXT}) @> ARRAY[{pair}]::text[] AND {like})"
+    return like
+
+
+@compiles(TextMatch)
+def _other(element: TextMatch, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(_bind(f"%{_escape_like(element.q)}%"), **kw)
+    return f"lower({SEARCH_TEXT}) LIKE lower({pattern}) ESCAPE '\\'"
+
+
+def _bind(value: str) -> BindParameter[str]:
+    return bindparam(None, value, type_=String(), unique=True)

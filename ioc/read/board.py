@@ -19,12 +19,11 @@ from sqlalchemy.orm import aliased
 from ioc.chain import sla
 from ioc.city.pack import CityPack
 from ioc.errors import UserError
-from ioc.read.lists import IncidentFilter
+from ioc.read.lists import IncidentFilter, count
 from ioc.store import models
 from ioc.store.db import session_factory
 from ioc.store.models import utcnow
 
-COUNT_CAP = 10_000
 MAX_PAGE = 500
 _inc = models.Incident
 SORTABLE = {
@@ -152,14 +151,6 @@ def _supervised(session, ids: list[int]) -> set[int]:
     sv = models.Supervision
     return set(session.scalars(select(sv.target_id).where(sv.target_type == "incident", sv.target_id.in_(ids),
                                                           sv.resolved_at.is_(None))))
-
-
-def count(engine: Engine, filters: IncidentFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many rows match, counting no further than ``cap``; True when there are more."""
-    inner = filters.apply(select(_inc.id)).limit(cap + 1).subquery()
-    with session_factory(engine)() as session:
-        n = session.scalar(select(func.count()).select_from(inner)) or 0
-    return min(n, cap), n > cap
 
 
 def walk(engine: Engine, filters: IncidentFilter, sort: Sort, chunk: int = MAX_PAGE,

@@ -15,7 +15,9 @@ INCIDENT_PARAMS = (
     Param("division", "comma list of division codes"), Param("org", "comma list of org codes"),
     Param("since", "reported at or after (ISO 8601)"), Param("until", "reported before (ISO 8601)"),
     Param("q", "text in title, description or address, or an external id"),
-    Param("limit", "page size (1-1000, default 100)", "integer"), Param("offset", "rows to skip", "integer"),
+    Param("limit", "page size (1-1000, default 100)", "integer"),
+    Param("after", "the next value of the page before: continue from there (every page as fast as the first)"),
+    Param("offset", "rows to skip (small skips; prefer after)", "integer"),
 )
 
 
@@ -25,9 +27,11 @@ def incident_filter() -> lists.IncidentFilter:
                                 since=arg_time("since"), until=arg_time("until"), q=request.args.get("q") or None)
 
 
-@endpoint("GET", "/incidents", "Incidents, newest first, filtered and paged", INCIDENT_PARAMS)
+@endpoint("GET", "/incidents", "Incidents, newest first, filtered and paged (total counted up to 10,000; "
+          "total_more when there are more)", INCIDENT_PARAMS)
 def get_incidents(actor: Actor):
-    return lists.incidents(runtime().engine, incident_filter(), arg_int("limit"), arg_int("offset"))
+    return lists.incidents(runtime().engine, incident_filter(), arg_int("limit"), arg_int("offset"),
+                           request.args.get("after") or None)
 
 
 @endpoint("GET", "/incidents/{incident_id}", "One incident with timeline, work orders, assignments, linked reports",

@@ -96,3 +96,24 @@ def test_metacharacters_in_filters_and_sort_match_nothing_and_change_nothing(eng
     with pytest.raises(UserError, match="direction"):
         board.Sort.of("id", "asc; DROP TABLE incident")
     assert len(found(engine, "东莞市")) == 3
+
+
+def test_pages_stay_stable_while_new_reports_arrive(engine, pack, texts):
+    """A cursor walk keeps its place: reports arriving meanwhile (newer) neither shift nor repeat rows."""
+    older = [add_incident(engine, pack, title=f"积水点{n}", reported_at=minutes(-n)) for n in range(1, 8)]
+    wanted = [texts["water"], *older]  # newest first
+    first = board.page(engine, IncidentFilter(q="积水"), board.Sort(), None, 3)
+    add_incident(engine, pack, title="新的积水", reported_at=minutes(90))
+    rest = list(board.walk(engine, IncidentFilter(q="积水"), board.Sort(), chunk=3))
+    assert [r["id"] for r in first.rows] == wanted[:3]
+    after = board.page(engine, IncidentFilter(q="积水"), board.Sort(), first.cursor, 100).rows
+    assert [r["id"] for r in after] == wanted[3:]
+    assert len(rest) == len(wanted) + 1
+    api, cursor = [], None
+    while True:
+        got = lists.incidents(engine, IncidentFilter(q="积水"), 3, 0, cursor)
+        api += [i["id"] for i in got["items"]]
+        if got["next"] is None:
+            break
+        cursor = got["next"]
+    assert api == [r["id"] for r in rest]

@@ -92,7 +92,21 @@ def test_incident_list_filters_and_pages(site):
     assert [i["external_id"] for i in page2["items"]] == ["i1", "i0"]
 
 
+def test_incident_list_pages_by_cursor_without_gaps_or_repeats(site):
+    seen, after = [], None
+    while True:
+        body = site.get("/api/v1/incidents", headers=site.duty,
+                        query_string={"limit": 5, **({"after": after} if after else {})}).get_json()
+        seen += [i["external_id"] for i in body["items"]]
+        assert body["total"] == 12 and body["total_more"] is False
+        after = body["next"]
+        if after is None:
+            break
+    assert seen == [f"i{n}" for n in range(11, -1, -1)]
+
+
 @pytest.mark.parametrize("query, message", [
+    ("after=yesterday", "is not a page cursor"), ("after=2026-07-01T09:00:00|x", "is not a page cursor"),
     ("limit=0", "limit must be between"), ("limit=ten", "limit must be a whole number"),
     ("since=yesterday", "since must be an ISO 8601 time"),
 ])

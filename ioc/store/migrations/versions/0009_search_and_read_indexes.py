@@ -2,13 +2,14 @@
 
 SQLite: FTS5 table ``incident_text`` (trigram tokenizer) + its vocabulary, kept by triggers on
 incident. PostgreSQL: pg_trgm GIN on the searched text, a GIN of its character pairs for 1-2
-character queries. Both: external_id alone (search by a source's number), the KPI deadlines
+character queries. Both: parent_id indexed only where set (linked reports); external_id alone (search by a source's number), the KPI deadlines
 (acknowledge_due, resolve_due: the rates' windows).
 
 Revision ID: 0009
 Revises: 0008
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 from ioc.store.search import SEARCH_TEXT
@@ -29,10 +30,19 @@ def upgrade() -> None:
     with op.batch_alter_table("incident") as batch:
         for name, columns in PLAIN_INDEXES:
             batch.create_index(name, columns)
+        batch.drop_index("ix_incident_parent_id")
+    _partial_parent_index()
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_up()
     else:
         _postgresql_up()
+
+
+def _partial_parent_index() -> None:
+    """Linked reports only (parent_id set): an index of a million NULLs is one SQLite's planner,
+    which has no statistics unless someone runs ANALYZE, walks for ``parent_id IS NULL``."""
+    op.create_index("ix_incident_parent_id", "incident", ["parent_id"],
+                    sqlite_where=sa.text("parent_id IS NOT NULL"), postgresql_where=sa.text("parent_id IS NOT NULL"))
 
 
 def _sqlite_up() -> None:
@@ -66,6 +76,8 @@ def downgrade() -> None:
         op.execute("DROP INDEX IF EXISTS ix_incident_search_pairs")
         op.execute("DROP INDEX IF EXISTS ix_incident_search_trgm")
         op.execute("DROP FUNCTION IF EXISTS ioc_bigrams(text)")
+    op.drop_index("ix_incident_parent_id", "incident")
     with op.batch_alter_table("incident") as batch:
+        batch.create_index("ix_incident_parent_id", ["parent_id"])
         for name, _ in reversed(PLAIN_INDEXES):
             batch.drop_index(name)

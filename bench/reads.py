@@ -66,14 +66,15 @@ def cases(engine: Engine) -> list[Case]:
     sources = [f.name for f in FEEDS]
     everything, newest = lists.IncidentFilter(), board.Sort()
     page_200 = _cursor_at(engine, everything, newest, 199)
+    api_200 = _api_cursor_at(engine, everything, 199)
     out = [
         Case("board first page", lambda: board.page(engine, everything, newest, pack=pack), 30),
         Case("board page 200", lambda: board.page(engine, everything, newest, page_200, pack=pack), 30,
              "keyset cursor of row 19,900"),
         Case("board count (capped)", lambda: board.count(engine, everything), 30, "count stops at 10,000"),
         Case("API list first page", lambda: lists.incidents(engine, everything), 30, "GET /api/v1/incidents"),
-        Case("API list page 200", lambda: lists.incidents(engine, everything, 100, 19_900), 30,
-             "GET /api/v1/incidents?offset=19900"),
+        Case("API list page 200", lambda: lists.incidents(engine, everything, 100, 0, api_200), 30,
+             "GET /api/v1/incidents?after=<next of page 199>"),
     ]
     for label, q in SEARCHES.items():
         found = lists.IncidentFilter(q=q)
@@ -105,6 +106,13 @@ def _cursor_at(engine: Engine, filters: lists.IncidentFilter, sort: board.Sort, 
     cursor = None
     for _ in range(pages):
         cursor = board.page(engine, filters, sort, cursor).cursor
+    return cursor
+
+
+def _api_cursor_at(engine: Engine, filters: lists.IncidentFilter, pages: int) -> str | None:
+    cursor = None
+    for _ in range(pages):
+        cursor = lists.incidents(engine, filters, 100, 0, cursor)["next"]
     return cursor
 
 

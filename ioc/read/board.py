@@ -92,13 +92,13 @@ def page(engine: Engine, filters: IncidentFilter, sort: Sort, after: list[Any] |
                    *[SORTABLE[name].label(f"k{i}") for i, (name, _) in enumerate(keys)])
             .outerjoin(district, district.code == _inc.district_code)
             .outerjoin(org, org.code == _inc.org_code))
-    stmt = filters.apply(stmt)
-    if after is not None:
-        if len(after) != len(keys):
-            raise UserError("the page cursor does not belong to this sort; start from the first page")
-        stmt = stmt.where(_after(keys, after))
-    stmt = stmt.order_by(*[SORTABLE[n].desc() if d else SORTABLE[n].asc() for n, d in keys]).limit(limit)
+    if after is not None and len(after) != len(keys):
+        raise UserError("the page cursor does not belong to this sort; start from the first page")
     with session_factory(engine)() as session:
+        stmt = filters.planned(session).apply(stmt)
+        if after is not None:
+            stmt = stmt.where(_after(keys, after))
+        stmt = stmt.order_by(*[SORTABLE[n].desc() if d else SORTABLE[n].asc() for n, d in keys]).limit(limit)
         found = session.execute(stmt).all()
         ids = [r[0].id for r in found]
         units = _units_on(session, ids)

@@ -7,7 +7,7 @@ nothing a caller sends reaches SQL except as a bound value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,13 @@ class IncidentFilter:
     until: datetime | None = None
     q: str | None = None
     include_linked: bool = False
+    q_scan: bool = False  # set by ``planned``: q matches so many that pages read newest first
+
+    def planned(self, session: Session) -> IncidentFilter:
+        """This filter with the way to search its text chosen for this store (ioc.store.search)."""
+        if not self.q:
+            return self
+        return replace(self, q_scan=search.newest_first_scan(session, self.q))
 
     def apply(self, stmt):
         m = models.Incident
@@ -67,7 +74,7 @@ class IncidentFilter:
         if self.until:
             stmt = stmt.where(m.reported_at < self.until)
         if self.q:
-            stmt = stmt.where(or_(search.matches(self.q), m.external_id == self.q))
+            stmt = stmt.where(or_(search.matches(self.q, self.q_scan), m.external_id == self.q))
         if not self.include_linked:
             stmt = stmt.where(m.parent_id.is_(None))
         return stmt
@@ -94,11 +101,11 @@ def incidents(engine: Engine, filters: IncidentFilter, limit: int | None = 100, 
     """
     limit, offset = page_bounds(limit, offset)
     m = models.Incident
-    stmt = filters.apply(select(m))
-    if after is not None:
-        at, ident = _cursor(after)
-        stmt = stmt.where(or_(m.reported_at < at, and_(m.reported_at == at, m.id < ident)))
     with session_factory(engine)() as session:
+        stmt = filters.planned(session).apply(select(m))
+        if after is not None:
+            at, ident = _cursor(after)
+            stmt = stmt.where(or_(m.reported_at < at, and_(m.reported_at == at, m.id < ident)))
         total, more = _count(session, filters)
         rows = session.scalars(stmt.order_by(m.reported_at.desc(), m.id.desc()).limit(limit).offset(offset)).all()
         items = [as_dict(r, INCIDENT_FIELDS) for r in rows]

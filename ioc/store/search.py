@@ -21,16 +21,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, bindparam
+from sqlalchemy import Integer, String, bindparam, select
+from sqlalchemy.orm import Session
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
-from sqlalchemy.types import Boolean
+from sqlalchemy.types import NullType
 
 # Objects migration 0009 creates that the models do not describe (FTS5 tables and their shadow
 # tables, expression indexes): the schema comparison leaves them alone.
 NOT_MODELLED_PREFIXES = ("incident_text", "ix_incident_search_")
 # The text searched, as PostgreSQL's expression indexes spell it (they must match it exactly).
 SEARCH_TEXT = "(coalesce(title, '') || ' ' || coalesce(description, '') || ' ' || coalesce(address, ''))"
+# Matches past which a page is found sooner by reading newest first (newest_first_scan).
+COMMON = 5_000
 # In SQLite, the highest code point: 'ab' <= term < 'ab' || LAST is every term starting with 'ab'.
 _LAST = "char(1114111)"
 
@@ -47,15 +50,18 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
 class TextMatch(ColumnElement[bool]):
     """``incident`` rows whose title, description or address contain ``q`` (case-insensitive)."""
 
-    type = Boolean()
+    # No Boolean type: SQLite (no native booleans) would compare the condition with 1, and
+    # "id IN (…) = 1" is a condition no index can answer.
+    type = NullType()
     inherit_cache = False
 
-    def __init__(self, q: str) -> None:
-        self.q = q
+    def __init__(self, q: str, scan: bool = False) -> None:
+        self.q, self.scan = q, scan
 
 
-def matches(q: str) -> ColumnElement[bool]:
-    return TextMatch(q)
+def matches(q: str, scan: bool = False) -> ColumnElement[bool]:
+    """The condition; ``scan`` (from ``newest_first_scan``) for a query that matches very many."""
+    return TextMatch(q, scan)
 
 
 def _escape_like(q: str) -> str:
@@ -64,16 +70,42 @@ def _escape_like(q: str) -> str:
 
 @compiles(TextMatch, "sqlite")
 def _sqlite(element: TextMatch, compiler: Any, **kw: Any) -> str:
-    q = element.q
+    # "+" keeps SQLite from driving the query by the matches (see ``newest_first_scan``).
+    column = "+incident.id" if element.scan else "incident.id"
+    return f"{column} IN (SELECT rowid FROM incident_text WHERE incident_text MATCH {_fts_query(element.q, compiler, kw)})"
+
+
+def _fts_query(q: str, compiler: Any, kw: dict[str, Any]) -> str:
     if len(q) >= 3:
         phrase = '"' + q.replace('"', '""') + '"'  # one FTS5 phrase: everything inside is literal
-        query = compiler.process(_bind(phrase), **kw)
-    else:
-        prefix = compiler.process(_bind(q.lower()), **kw)
-        # Every indexed trigram that starts with the short query, as one OR query ('""' matches nothing).
-        query = (f"(SELECT coalesce(group_concat('\"' || replace(term, '\"', '\"\"') || '\"', ' OR '), '\"\"') "
-                 f"FROM incident_text_vocab WHERE term >= {prefix} AND term < {prefix} || {_LAST})")
-    return f"incident.id IN (SELECT rowid FROM incident_text WHERE incident_text MATCH {query})"
+        return compiler.process(_bind(phrase), **kw)
+    prefix = compiler.process(_bind(q.lower()), **kw)
+    # Every indexed trigram that starts with the short query, as one OR query ('""' matches nothing).
+    return (f"(SELECT coalesce(group_concat('\"' || replace(term, '\"', '\"\"') || '\"', ' OR '), '\"\"') "
+            f"FROM incident_text_vocab WHERE term >= {prefix} AND term < {prefix} || {_LAST})")
+
+
+class _MatchCount(ColumnElement[int]):
+    type = Integer()
+    inherit_cache = False
+
+    def __init__(self, q: str, cap: int) -> None:
+        self.q, self.cap = q, cap
+
+
+@compiles(_MatchCount, "sqlite")
+def _sqlite_count(element: _MatchCount, compiler: Any, **kw: Any) -> str:
+    return (f"(SELECT count(*) FROM (SELECT rowid FROM incident_text WHERE incident_text MATCH "
+            f"{_fts_query(element.q, compiler, kw)} LIMIT {int(element.cap) + 1}))")
+
+
+def newest_first_scan(session: Session, q: str) -> bool:
+    """Whether reading incidents newest first and checking each against the matches finds a page
+    sooner than fetching every match and sorting them: true for a common word (噪音: one report in
+    ten), false for a rare one. SQLite keeps no statistics to choose by itself; PostgreSQL does."""
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    return (session.scalar(select(_MatchCount(q, COMMON))) or 0) > COMMON
 
 
 @compiles(TextMatch, "postgresql")

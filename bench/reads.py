@@ -128,7 +128,7 @@ def _wall_changed(engine: Engine, tz: str, origin, sources: list[str]) -> dict[s
     versions = citymap.live_versions(engine)
     return {"v": versions,
             "delta": citymap.incident_rows(engine, origin, sources, since=now - timedelta(seconds=40), now=now),
-            "summary": citymap.live_summary(engine, now), "tiles": wall.tiles(engine, tz, now),
+            "tiles": wall.tiles(engine, tz, now),
             "trend": wall.trend(engine, now), "busiest": wall.busiest_divisions(engine),
             "ticker": wall.newest_urgent(engine), "signal": wall.signal(engine, now),
             "feeds": wall.feeds(engine, FEEDS, now)}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from ioc.chain import sla
@@ -64,6 +64,9 @@ class Page:
 def _after(keys: list[tuple[str, bool]], cursor: list[Any]):
     """Rows after ``cursor`` in the sort order: (a > x) or (a = x and b > y) or ..."""
     values = [datetime.fromisoformat(v) if name in TIME_KEYS else v for (name, _), v in zip(keys, cursor, strict=True)]
+    if len({desc for _, desc in keys}) == 1:  # one direction: a row value, which both backends seek in an index
+        row = tuple_(*[SORTABLE[name] for name, _ in keys])
+        return row < tuple_(*values) if keys[0][1] else row > tuple_(*values)
     terms = []
     for i, (name, desc) in enumerate(keys):
         column = SORTABLE[name]

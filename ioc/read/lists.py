@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from ioc.chain.actions import Actor
@@ -105,7 +105,7 @@ def incidents(engine: Engine, filters: IncidentFilter, limit: int | None = 100, 
         stmt = filters.planned(session).apply(select(m))
         if after is not None:
             at, ident = _cursor(after)
-            stmt = stmt.where(or_(m.reported_at < at, and_(m.reported_at == at, m.id < ident)))
+            stmt = stmt.where(tuple_(m.reported_at, m.id) < tuple_(at, ident))
         total, more = _count(session, filters)
         rows = session.scalars(stmt.order_by(m.reported_at.desc(), m.id.desc()).limit(limit).offset(offset)).all()
         items = [as_dict(r, INCIDENT_FIELDS) for r in rows]

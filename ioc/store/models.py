@@ -174,6 +174,8 @@ class Incident(Base):
         Index(None, "external_id"),
         Index(None, "acknowledge_due"),
         Index(None, "resolve_due"),
+        # the wall's panels over the open set (by priority, by division, newest P1/P2) from the index alone
+        Index(None, "status", "parent_id", "priority", "district_code", "reported_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -25,6 +25,7 @@ from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 
 # Objects migration 0009 creates that the models do not describe (FTS5 tables and their shadow
@@ -48,15 +49,26 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
 
 
 class TextMatch(ColumnElement[bool]):
-    """``incident`` rows whose title, description or address contain ``q`` (case-insensitive)."""
+    """``incident`` rows whose title, description or address contain ``q`` (case-insensitive).
+
+    The query's text travels as bound values (so statements holding it are cached like any
+    other); only its length class (1, 2, 3+ characters) and ``scan`` shape the SQL.
+    """
 
     # No Boolean type: SQLite (no native booleans) would compare the condition with 1, and
     # "id IN (…) = 1" is a condition no index can answer.
     type = NullType()
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [("phrase", InternalTraversal.dp_clauseelement),
+                           ("prefix", InternalTraversal.dp_clauseelement),
+                           ("pattern", InternalTraversal.dp_clauseelement),
+                           ("size", InternalTraversal.dp_plain_obj), ("scan", InternalTraversal.dp_boolean)]
 
     def __init__(self, q: str, scan: bool = False) -> None:
-        self.q, self.scan = q, scan
+        self.size, self.scan = min(len(q), 3), scan  # 1, 2, or 3 and more characters
+        self.phrase = _bind('"' + q.replace('"', '""') + '"')  # one FTS5 phrase: everything inside is literal
+        self.prefix = _bind(q.lower())
+        self.pattern = _bind(f"%{_escape_like(q)}%")
 
 
 def matches(q: str, scan: bool = False) -> ColumnElement[bool]:
@@ -72,14 +84,13 @@ def _escape_like(q: str) -> str:
 def _sqlite(element: TextMatch, compiler: Any, **kw: Any) -> str:
     # "+" keeps SQLite from driving the query by the matches (see ``newest_first_scan``).
     column = "+incident.id" if element.scan else "incident.id"
-    return f"{column} IN (SELECT rowid FROM incident_text WHERE incident_text MATCH {_fts_query(element.q, compiler, kw)})"
+    return f"{column} IN (SELECT rowid FROM incident_text WHERE incident_text MATCH {_fts_query(element, compiler, kw)})"
 
 
-def _fts_query(q: str, compiler: Any, kw: dict[str, Any]) -> str:
-    if len(q) >= 3:
-        phrase = '"' + q.replace('"', '""') + '"'  # one FTS5 phrase: everything inside is literal
-        return compiler.process(_bind(phrase), **kw)
-    prefix = compiler.process(_bind(q.lower()), **kw)
+def _fts_query(element: TextMatch, compiler: Any, kw: dict[str, Any]) -> str:
+    if element.size >= 3:
+        return compiler.process(element.phrase, **kw)
+    prefix = compiler.process(element.prefix, **kw)
     # Every indexed trigram that starts with the short query, as one OR query ('""' matches nothing).
     return (f"(SELECT coalesce(group_concat('\"' || replace(term, '\"', '\"\"') || '\"', ' OR '), '\"\"') "
             f"FROM incident_text_vocab WHERE term >= {prefix} AND term < {prefix} || {_LAST})")
@@ -90,13 +101,13 @@ class _MatchCount(ColumnElement[int]):
     inherit_cache = False
 
     def __init__(self, q: str, cap: int) -> None:
-        self.q, self.cap = q, cap
+        self.match, self.cap = TextMatch(q), cap
 
 
 @compiles(_MatchCount, "sqlite")
 def _sqlite_count(element: _MatchCount, compiler: Any, **kw: Any) -> str:
     return (f"(SELECT count(*) FROM (SELECT rowid FROM incident_text WHERE incident_text MATCH "
-            f"{_fts_query(element.q, compiler, kw)} LIMIT {int(element.cap) + 1}))")
+            f"{_fts_query(element.match, compiler, kw)} LIMIT {int(element.cap) + 1}))")
 
 
 def newest_first_scan(session: Session, q: str) -> bool:
@@ -110,19 +121,16 @@ def newest_first_scan(session: Session, q: str) -> bool:
 
 @compiles(TextMatch, "postgresql")
 def _postgresql(element: TextMatch, compiler: Any, **kw: Any) -> str:
-    q = element.q
-    pattern = compiler.process(_bind(f"%{_escape_like(q)}%"), **kw)
-    like = f"{SEARCH_TEXT} ILIKE {pattern}"
-    if len(q) == 2:
-        pair = compiler.process(_bind(q.lower()), **kw)
+    like = f"{SEARCH_TEXT} ILIKE {compiler.process(element.pattern, **kw)}"
+    if element.size == 2:  # their pair's index, rechecked (one character: the LIKE alone)
+        pair = compiler.process(element.prefix, **kw)
         return f"(ioc_bigrams({SEARCH_TEXT}) @> ARRAY[{pair}]::text[] AND {like})"
     return like
 
 
 @compiles(TextMatch)
 def _other(element: TextMatch, compiler: Any, **kw: Any) -> str:
-    pattern = compiler.process(_bind(f"%{_escape_like(element.q)}%"), **kw)
-    return f"lower({SEARCH_TEXT}) LIKE lower({pattern}) ESCAPE '\\'"
+    return f"lower({SEARCH_TEXT}) LIKE lower({compiler.process(element.pattern, **kw)}) ESCAPE '\\'"
 
 
 def _bind(value: str) -> BindParameter[str]:

@@ -3,7 +3,7 @@
 SQLite: FTS5 table ``incident_text`` (trigram tokenizer) + its vocabulary, kept by triggers on
 incident. PostgreSQL: pg_trgm GIN on the searched text, a GIN of its character pairs for 1-2
 character queries. Both: parent_id indexed only where set (linked reports); external_id alone (search by a source's number), the KPI deadlines
-(acknowledge_due, resolve_due: the rates' windows).
+(acknowledge_due, resolve_due: the rates' windows), the open set's panels from one covering index.
 
 Revision ID: 0009
 Revises: 0008
@@ -23,7 +23,9 @@ depends_on = None
 _BODY = "coalesce({p}.title, '') || char(10) || coalesce({p}.description, '') || char(10) || " \
         "coalesce({p}.address, '') || char(10) || char(10)"
 PLAIN_INDEXES = (("ix_incident_external_id", ["external_id"]), ("ix_incident_acknowledge_due", ["acknowledge_due"]),
-                 ("ix_incident_resolve_due", ["resolve_due"]))
+                 ("ix_incident_resolve_due", ["resolve_due"]),
+                 ("ix_incident_status_parent_id_priority_district_code_reported_at",
+                  ["status", "parent_id", "priority", "district_code", "reported_at"]))
 
 
 def upgrade() -> None:

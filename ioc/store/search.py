@@ -10,8 +10,11 @@ Chinese has no spaces between words, so the index holds character n-grams, not w
   query becomes the OR of the trigrams that start with it, read from the index's own vocabulary
   (``incident_text_vocab``) in the same statement.
 - PostgreSQL: ``pg_trgm`` GIN index on the same text (``SEARCH_TEXT``) answers ``ILIKE`` of 3 or
-  more characters; 1- and 2-character queries use a GIN index of the text's character pairs
-  (``ioc_bigrams``), rechecked with ``ILIKE``.
+  more characters; 2-character queries use a GIN index of the text's (lower-cased) character
+  pairs (``ioc_bigrams``), exact by itself; 1 character is a plain ``ILIKE``.
+
+A very common query (more than ``COMMON`` matches) reads incidents newest first and checks each
+instead (``newest_first_scan``): a page of the newest 100 is then found within a few thousand rows.
 
 Either way ``matches(q)`` is one SQL condition on ``incident``; the query is only ever a bound
 value (quotes, ``%``, ``_``, ``*`` and the like are literal text).
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, select
+from sqlalchemy import Integer, String, bindparam, func, literal, select, table
 from sqlalchemy.orm import Session
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
@@ -111,20 +114,26 @@ def _sqlite_count(element: _MatchCount, compiler: Any, **kw: Any) -> str:
 
 
 def newest_first_scan(session: Session, q: str) -> bool:
-    """Whether reading incidents newest first and checking each against the matches finds a page
+    """Whether reading incidents newest first and checking each against the query finds a page
     sooner than fetching every match and sorting them: true for a common word (噪音: one report in
-    ten), false for a rare one. SQLite keeps no statistics to choose by itself; PostgreSQL does."""
-    if session.get_bind().dialect.name != "sqlite":
-        return False
-    return (session.scalar(select(_MatchCount(q, COMMON))) or 0) > COMMON
+    ten), false for a rare one. Neither planner knows how common an n-gram query is (SQLite keeps
+    no statistics, PostgreSQL guesses), so we count, no further than ``COMMON``."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (session.scalar(select(_MatchCount(q, COMMON))) or 0) > COMMON
+    found = select(literal(1)).select_from(table("incident")).where(TextMatch(q)).limit(COMMON + 1).subquery()
+    return (session.scalar(select(func.count()).select_from(found)) or 0) > COMMON
 
 
 @compiles(TextMatch, "postgresql")
 def _postgresql(element: TextMatch, compiler: Any, **kw: Any) -> str:
-    like = f"{SEARCH_TEXT} ILIKE {compiler.process(element.pattern, **kw)}"
-    if element.size == 2:  # their pair's index, rechecked (one character: the LIKE alone)
+    # scan: the text with "|| ''" is not the indexed expression, so the planner reads newest first.
+    text_ = f"({SEARCH_TEXT} || '')" if element.scan else SEARCH_TEXT
+    like = f"{text_} ILIKE {compiler.process(element.pattern, **kw)}"
+    if element.scan:
+        return like
+    if element.size == 2:  # a text holds the pair exactly when its pairs do: no LIKE to recheck
         pair = compiler.process(element.prefix, **kw)
-        return f"(ioc_bigrams({SEARCH_TEXT}) @> ARRAY[{pair}]::text[] AND {like})"
+        return f"ioc_bigrams({SEARCH_TEXT}) @> ARRAY[{pair}]::text[]"
     return like
 
 

@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from ioc.chain import sla
 from ioc.city.pack import CityPack
 from ioc.errors import UserError
-from ioc.read.lists import IncidentFilter
+from ioc.read.lists import IncidentFilter, count
 from ioc.store import models
 from ioc.store.db import session_factory
 from ioc.store.models import utcnow
 
-COUNT_CAP = 10_000
 MAX_PAGE = 500
 _inc = models.Incident
 SORTABLE = {
@@ -65,6 +64,9 @@ class Page:
 def _after(keys: list[tuple[str, bool]], cursor: list[Any]):
     """Rows after ``cursor`` in the sort order: (a > x) or (a = x and b > y) or ..."""
     values = [datetime.fromisoformat(v) if name in TIME_KEYS else v for (name, _), v in zip(keys, cursor, strict=True)]
+    if len({desc for _, desc in keys}) == 1:  # one direction: a row value, which both backends seek in an index
+        row = tuple_(*[SORTABLE[name] for name, _ in keys])
+        return row < tuple_(*values) if keys[0][1] else row > tuple_(*values)
     terms = []
     for i, (name, desc) in enumerate(keys):
         column = SORTABLE[name]
@@ -93,13 +95,13 @@ def page(engine: Engine, filters: IncidentFilter, sort: Sort, after: list[Any] |
                    *[SORTABLE[name].label(f"k{i}") for i, (name, _) in enumerate(keys)])
             .outerjoin(district, district.code == _inc.district_code)
             .outerjoin(org, org.code == _inc.org_code))
-    stmt = filters.apply(stmt)
-    if after is not None:
-        if len(after) != len(keys):
-            raise UserError("the page cursor does not belong to this sort; start from the first page")
-        stmt = stmt.where(_after(keys, after))
-    stmt = stmt.order_by(*[SORTABLE[n].desc() if d else SORTABLE[n].asc() for n, d in keys]).limit(limit)
+    if after is not None and len(after) != len(keys):
+        raise UserError("the page cursor does not belong to this sort; start from the first page")
     with session_factory(engine)() as session:
+        stmt = filters.planned(session).apply(stmt)
+        if after is not None:
+            stmt = stmt.where(_after(keys, after))
+        stmt = stmt.order_by(*[SORTABLE[n].desc() if d else SORTABLE[n].asc() for n, d in keys]).limit(limit)
         found = session.execute(stmt).all()
         ids = [r[0].id for r in found]
         units = _units_on(session, ids)
@@ -152,14 +154,6 @@ def _supervised(session, ids: list[int]) -> set[int]:
     sv = models.Supervision
     return set(session.scalars(select(sv.target_id).where(sv.target_type == "incident", sv.target_id.in_(ids),
                                                           sv.resolved_at.is_(None))))
-
-
-def count(engine: Engine, filters: IncidentFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many rows match, counting no further than ``cap``; True when there are more."""
-    inner = filters.apply(select(_inc.id)).limit(cap + 1).subquery()
-    with session_factory(engine)() as session:
-        n = session.scalar(select(func.count()).select_from(inner)) or 0
-    return min(n, cap), n > cap
 
 
 def walk(engine: Engine, filters: IncidentFilter, sort: Sort, chunk: int = MAX_PAGE,

@@ -298,9 +298,11 @@ def intervals(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = 
 
 def _interval_columns(w: _Window, by: GroupBy | None, dialect: str) -> tuple[Any, list[Any], Any]:
     a = models.Assignment
-    ranked = select(a.incident_id, a.dispatched_at, a.en_route_at, a.on_scene_at, a.cleared_at,
-                    func.row_number().over(partition_by=a.incident_id, order_by=(a.dispatched_at, a.id))
-                    .label("rank")).subquery()
+    # Only the assignments of the period's incidents are ranked, not the whole history's.
+    in_period = select(_I.id).where(_I.reported_at >= w.frm, _I.reported_at < w.to)
+    ranked = (select(a.incident_id, a.dispatched_at, a.en_route_at, a.on_scene_at, a.cleared_at,
+                     func.row_number().over(partition_by=a.incident_id, order_by=(a.dispatched_at, a.id))
+                     .label("rank")).where(a.incident_id.in_(in_period)).subquery())
     first = select(ranked).where(ranked.c.rank == 1).subquery()
     secs = lambda later, earlier: _seconds(dialect, later, earlier)  # noqa: E731
     dispatched = func.coalesce(_I.dispatched_at, first.c.dispatched_at)

@@ -7,20 +7,22 @@ nothing a caller sends reaches SQL except as a bound value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from ioc.chain.actions import Actor
 from ioc.errors import NotFound, UserError
-from ioc.store import models
+from ioc.store import models, search
 from ioc.store.db import session_factory
 from ioc.store.models import utcnow
 
 MAX_LIMIT = 1000
+# Counting every match of a broad filter reads every row: lists count this far and say "more".
+COUNT_CAP = 10_000
 INCIDENT_FIELDS = ("id", "source", "external_id", "channel", "category", "type", "priority", "status", "title",
                    "description", "address", "lon", "lat", "location_flag", "district_code", "grid_code",
                    "org_code", "reported_at", "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at",
@@ -52,6 +54,13 @@ class IncidentFilter:
     until: datetime | None = None
     q: str | None = None
     include_linked: bool = False  # linked (fused) reports too, each beside its incident
+    q_scan: bool = False  # set by ``planned``: q matches so many that pages read newest first
+
+    def planned(self, session: Session) -> IncidentFilter:
+        """This filter with the way to search its text chosen for this store (ioc.store.search)."""
+        if not self.q:
+            return self
+        return replace(self, q_scan=search.newest_first_scan(session, self.q))
 
     def apply(self, stmt):
         m = models.Incident
@@ -67,10 +76,7 @@ class IncidentFilter:
         if self.until:
             stmt = stmt.where(m.reported_at < self.until)
         if self.q:
-            # The text is searched for as typed: % and _ are letters here, not LIKE's wildcards.
-            like = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            stmt = stmt.where(or_(m.title.ilike(like, escape="\\"), m.description.ilike(like, escape="\\"),
-                                  m.address.ilike(like, escape="\\"), m.external_id == self.q))
+            stmt = stmt.where(or_(search.matches(self.q, self.q_scan), m.external_id == self.q))
         if not self.include_linked:
             stmt = stmt.where(m.parent_id.is_(None))
         return stmt
@@ -95,17 +101,51 @@ def page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
     return limit, offset
 
 
-def incidents(engine: Engine, filters: IncidentFilter, limit: int | None = 100,
-              offset: int | None = 0) -> dict[str, Any]:
-    """A page of incidents, newest first, with the total that matches."""
+def incidents(engine: Engine, filters: IncidentFilter, limit: int | None = 100, offset: int | None = 0,
+              after: str | None = None) -> dict[str, Any]:
+    """A page of incidents, newest first, and how many match (counted no further than ``COUNT_CAP``:
+    ``total_more`` says there are more).
+
+    ``after`` (the ``next`` of the page before) continues from where that page ended by keyset, so
+    every page costs what the first does; ``offset`` skips rows from there (a small skip only:
+    the database still reads every row skipped).
+    """
     limit, offset = page_bounds(limit, offset)
+    m = models.Incident
     with session_factory(engine)() as session:
-        total = session.scalar(filters.apply(select(func.count()).select_from(models.Incident)))
-        rows = session.scalars(filters.apply(select(models.Incident))
-                               .order_by(models.Incident.reported_at.desc(), models.Incident.id.desc())
-                               .limit(limit).offset(offset)).all()
+        stmt = filters.planned(session).apply(select(m))
+        if after is not None:
+            at, ident = _cursor(after)
+            stmt = stmt.where(tuple_(m.reported_at, m.id) < tuple_(at, ident))
+        total, more = _count(session, filters)
+        rows = session.scalars(stmt.order_by(m.reported_at.desc(), m.id.desc()).limit(limit).offset(offset)).all()
         items = [as_dict(r, INCIDENT_FIELDS) for r in rows]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    last = rows[-1] if len(rows) == limit else None
+    return {"total": total, "total_more": more, "limit": limit, "offset": offset, "items": items,
+            "next": f"{last.reported_at.isoformat()}|{last.id}" if last else None}
+
+
+def _cursor(text: str) -> tuple[datetime, int]:
+    try:
+        at, ident = text.rsplit("|", 1)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError(text)
+        return when, int(ident)
+    except ValueError:
+        raise UserError(f"after={text!r} is not a page cursor: pass the next value of the page before") from None
+
+
+def count(engine: Engine, filters: IncidentFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows match, counting no further than ``cap``; True when there are more."""
+    with session_factory(engine)() as session:
+        return _count(session, filters, cap)
+
+
+def _count(session: Session, filters: IncidentFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    inner = filters.apply(select(models.Incident.id)).limit(cap + 1).subquery()
+    n = session.scalar(select(func.count()).select_from(inner)) or 0
+    return min(n, cap), n > cap
 
 
 def incident_detail(engine: Engine, incident_id: int) -> dict[str, Any]:

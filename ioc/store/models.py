@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -165,7 +166,16 @@ class Incident(Base):
         Index(None, "district_code", "status"),
         Index(None, "org_code", "status"),
         Index(None, "reported_at"),
-        Index(None, "parent_id"),
+        # Linked reports of a parent only: nearly every incident has none, and an index of NULLs
+        # leads SQLite (no statistics by default) to read the whole table through it (0010).
+        Index(None, "parent_id", sqlite_where=text("parent_id IS NOT NULL"),
+              postgresql_where=text("parent_id IS NOT NULL")),
+        # search by a source's own number; the KPI rates' deadline windows (migration 0010)
+        Index(None, "external_id"),
+        Index(None, "acknowledge_due"),
+        Index(None, "resolve_due"),
+        # the wall's panels over the open set (by priority, by division, newest P1/P2) from the index alone
+        Index(None, "status", "parent_id", "priority", "district_code", "reported_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -21,7 +21,9 @@ class IncidentQuery(BaseModel):
     include_linked: bool = Field(False, description="true: linked (fused) reports too, each with its incident's "
                                                     "parent_id")
     limit: Limit = None
-    offset: Offset = None
+    after: str | None = Field(None, max_length=80, description="the next value of the page before: continue "
+                                                               "from there (every page as fast as the first)")
+    offset: Offset = Field(None, description="rows to skip (small skips; prefer after)")
 
 
 class IncidentPath(BaseModel):
@@ -46,12 +48,13 @@ class WorkOrderQuery(BaseModel):
     offset: Offset = None
 
 
-@bp.get("/incidents", summary="Incidents, newest first, filtered and paged")
+@bp.get("/incidents", summary="Incidents, newest first, filtered and paged (total counted up to 10,000; "
+                              "total_more when there are more)")
 def get_incidents(query: IncidentQuery):
     filters = lists.IncidentFilter(status=query.status, category=query.category, priority=query.priority,
                                    division=query.division, org=query.org, since=query.since, until=query.until,
                                    q=query.q or None, include_linked=query.include_linked)
-    return lists.incidents(runtime().engine, filters, query.limit, query.offset)
+    return lists.incidents(runtime().engine, filters, query.limit, query.offset, query.after)
 
 
 @bp.get("/incidents/<int:incident_id>",

@@ -92,6 +92,19 @@ def test_incident_list_filters_and_pages(site):
     assert [i["external_id"] for i in page2["items"]] == ["i1", "i0"]
 
 
+def test_incident_list_pages_by_cursor_without_gaps_or_repeats(site):
+    seen, after = [], None
+    while True:
+        body = site.get("/api/v1/incidents", headers=site.duty,
+                        query_string={"limit": 5, **({"after": after} if after else {})}).get_json()
+        seen += [i["external_id"] for i in body["items"]]
+        assert body["total"] == 12 and body["total_more"] is False
+        after = body["next"]
+        if after is None:
+            break
+    assert seen == [f"i{n}" for n in range(11, -1, -1)]
+
+
 @pytest.mark.parametrize("query, message", [
     ("limit=0", "limit: Input should be greater than or equal to 1"),
     ("limit=ten", "limit: Input should be a valid integer"),
@@ -101,6 +114,12 @@ def test_bad_parameters_are_422_with_the_reason(site, query, message):
     r = site.get(f"/api/v1/incidents?{query}", headers=site.duty)
     assert r.status_code == 422 and message in r.get_json()["error"]
     assert r.get_json()["errors"][0]["loc"] == [query.split("=")[0]]
+
+
+@pytest.mark.parametrize("after", ["yesterday", "2026-07-01T09:00:00|x"])
+def test_a_page_cursor_that_is_not_one_is_refused_with_the_reason(site, after):
+    r = site.get("/api/v1/incidents", headers=site.duty, query_string={"after": after})
+    assert r.status_code == 400 and "is not a page cursor" in r.get_json()["error"]
 
 
 def test_incident_detail_has_timeline_and_missing_is_404(site):

@@ -1,0 +1,119 @@
+"""Free-text search on both backends: Chinese of any length, English, edits kept in step, and
+SQL metacharacters that stay plain text in the search box, the filters and the sort."""
+
+import pytest
+from sqlalchemy import delete, update
+
+from ioc.errors import UserError
+from ioc.read import board, lists
+from ioc.read.lists import IncidentFilter
+from ioc.store import models
+from ioc.store.db import transaction
+from tests.factories import add_incident, minutes
+
+TEXTS = {
+    "noise": ("噪音扰民", "夜间施工噪音很大", "东莞市南城街道鸿福路88号"),
+    "water": ("道路积水", "暴雨后路面积水约30厘米", "东莞市东城街道东城路1号"),
+    "lift": ("电梯困人", "一名老人被困电梯", "东莞市莞城街道可园路5号"),
+    "english": ("Noise complaint", "Loud music after midnight", "Dongcheng Road 12"),
+    "quotes": ('He said "50% off_now"', "a ' quote; DROP TABLE incident; --", "path\\to\\x"),
+    "end": ("垃圾", "", "厚街"),  # two-character fields, the second at the very end of the text
+}
+
+
+@pytest.fixture
+def texts(engine, pack):
+    return {key: add_incident(engine, pack, title=t, description=d, address=a, reported_at=minutes(n))
+            for n, (key, (t, d, a)) in enumerate(TEXTS.items())}
+
+
+def found(engine, q: str) -> set[int]:
+    return {r["id"] for r in board.page(engine, IncidentFilter(q=q), board.Sort(), None, 100).rows}
+
+
+def by_key(texts, *keys) -> set[int]:
+    return {texts[k] for k in keys}
+
+
+QUERIES = [
+    ("噪音", ["noise"]),             # two characters, inside the title
+    ("积水", ["water"]),             # in title and description: once
+    ("厚街", ["end"]),               # two characters ending the text
+    ("垃圾", ["end"]),
+    ("电梯困人", ["lift"]),           # four characters
+    ("被困电梯", ["lift"]),           # in the description
+    ("鸿福路88号", ["noise"]),        # in the address
+    ("东莞市", ["noise", "water", "lift"]),
+    ("noise", ["english"]),          # English, any case
+    ("NOISE COMPLAINT", ["english"]),
+    ("midnight", ["english"]),
+    ("噪", ["noise"]),               # one character
+    ("雪", []),
+    ("没有这件事", []),
+]
+METACHARACTERS = ['"50% off_now"', "50%", "off_now", "' quote;", "DROP TABLE incident; --", "path\\to", '"', "%",
+                  "_", "*", "\\", "' OR 1=1 --", "NEAR(a b)", "噪音 OR 积水", "噪*"]
+
+
+def test_search_finds_text_anywhere_in_title_description_or_address(engine, texts):
+    for q, keys in QUERIES:
+        assert found(engine, q) == by_key(texts, *keys), q
+
+
+def test_sql_and_match_metacharacters_are_plain_text(engine, texts):
+    for q in METACHARACTERS:
+        expected = {i for key, i in texts.items() if any(q.lower() in f.lower() for f in TEXTS[key])}
+        assert found(engine, q) == expected, q
+        assert lists.incidents(engine, IncidentFilter(q=q))["total"] == len(expected), q
+    assert len(found(engine, "东莞市")) == 3  # and the store is untouched
+
+
+def test_search_follows_edits_and_deletes(engine, texts):
+    with transaction(engine) as s:
+        s.execute(update(models.Incident).where(models.Incident.id == texts["noise"])
+                  .values(title="路灯不亮", description="", address="东莞市南城街道"))
+    assert found(engine, "噪音") == set()
+    assert found(engine, "路灯不亮") == {texts["noise"]}
+    with transaction(engine) as s:
+        s.execute(delete(models.Incident).where(models.Incident.id == texts["lift"]))
+    assert found(engine, "电梯") == set()
+
+
+def test_search_by_external_id_and_with_other_filters(engine, pack, texts):
+    other = add_incident(engine, pack, title="噪音", priority="P4", external_id="J2026-0001", reported_at=minutes(20))
+    assert found(engine, "J2026-0001") == {other}
+    p4 = board.page(engine, IncidentFilter(q="噪音", priority=["P4"]), board.Sort(), None, 10).rows
+    assert [r["id"] for r in p4] == [other]
+
+
+def test_metacharacters_in_filters_and_sort_match_nothing_and_change_nothing(engine, texts):
+    for value in ("' OR 1=1 --", "P1'; DROP TABLE incident; --", "%", 'new" OR "1"="1'):
+        for field in ("status", "priority", "category", "channel", "division", "org"):
+            assert board.page(engine, IncidentFilter(**{field: [value]}), board.Sort(), None, 10).rows == [], field
+    for sort in ("reported_at; DROP TABLE incident", "id desc", "title", "1"):
+        with pytest.raises(UserError, match="cannot sort by"):
+            board.Sort.of(sort)
+    with pytest.raises(UserError, match="direction"):
+        board.Sort.of("id", "asc; DROP TABLE incident")
+    assert len(found(engine, "东莞市")) == 3
+
+
+def test_pages_stay_stable_while_new_reports_arrive(engine, pack, texts):
+    """A cursor walk keeps its place: reports arriving meanwhile (newer) neither shift nor repeat rows."""
+    older = [add_incident(engine, pack, title=f"积水点{n}", reported_at=minutes(-n)) for n in range(1, 8)]
+    wanted = [texts["water"], *older]  # newest first
+    first = board.page(engine, IncidentFilter(q="积水"), board.Sort(), None, 3)
+    add_incident(engine, pack, title="新的积水", reported_at=minutes(90))
+    rest = list(board.walk(engine, IncidentFilter(q="积水"), board.Sort(), chunk=3))
+    assert [r["id"] for r in first.rows] == wanted[:3]
+    after = board.page(engine, IncidentFilter(q="积水"), board.Sort(), first.cursor, 100).rows
+    assert [r["id"] for r in after] == wanted[3:]
+    assert len(rest) == len(wanted) + 1
+    api, cursor = [], None
+    while True:
+        got = lists.incidents(engine, IncidentFilter(q="积水"), 3, 0, cursor)
+        api += [i["id"] for i in got["items"]]
+        if got["next"] is None:
+            break
+        cursor = got["next"]
+    assert api == [r["id"] for r in rest]

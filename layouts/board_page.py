@@ -180,7 +180,7 @@ def on_filters(status, priority, category, channel, division, org, window, q, li
     try:
         filters, _ = board.from_query(query)
     except UserError as exc:
-        return dash.no_update, dash.no_update, dash.no_update, str(exc), dash.no_update
+        return dash.no_update, dash.no_update, dash.no_update, chips.reason(exc, lang), dash.no_update
     n, more = board.count(current().engine, filters)
     count = t("board.count_more" if more else "board.count", lang, n=f"{n:,}")
     link = urlencode({k: ",".join(v) if isinstance(v, list) else v for k, v in query.items() if v})

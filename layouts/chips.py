@@ -90,7 +90,8 @@ def outcome(exc: Exception | None, lang: str, what: str = "") -> html.Div:
 
 
 # Reason parameters that are words of a vocabulary, said in the reader's language.
-_PARAM_WORDS = {"status": "duty.status.", "order_status": "orders.status."}
+_PARAM_WORDS = {"status": "duty.status.", "order_status": "orders.status.", "kind": "reason.kind.",
+                "unit_status": "reason.unit.", "to_status": "reason.unit.", "clock": "duty.clock."}
 
 
 def reason(exc: Exception, lang: str) -> str:

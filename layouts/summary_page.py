@@ -19,6 +19,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.read import anomalies, briefing, citymap, summary
+from layouts import chips
 from layouts.context import current
 
 MIN_SAMPLE = 10
@@ -113,7 +114,7 @@ def render(start: str | None, end: str | None, compare: str, metric: str, divisi
         period = summary.period_for("custom", rt.pack.timezone, datetime.now(rt.pack.timezone),
                                     str(start)[:10] if start else None, str(end)[:10] if end else None)
     except UserError as exc:
-        return dash.no_update, dash.no_update, str(exc)
+        return dash.no_update, dash.no_update, chips.reason(exc, lang)
     engine = rt.engine
     division_names = summary.names(engine, "division")
     if division and division not in division_names:

@@ -55,7 +55,8 @@ def login(engine: Engine, username: str, password: str, now: datetime | None = N
                    models.LoginAttempt.at > now - WINDOW)
         ) or 0
         if failures >= MAX_FAILURES:
-            raise LoginThrottled(f"too many failed sign-ins for {username}; try again in {WINDOW.seconds // 60} minutes")
+            raise LoginThrottled(f"too many failed sign-ins for {username}; try again in {WINDOW.seconds // 60} minutes",
+                                 key="throttled", minutes=WINDOW.seconds // 60)
         user = session.scalar(select(models.User).where(models.User.username == username))
         ok = bool(user and user.active and check_password_hash(user.password_hash, password))
         session.add(models.LoginAttempt(username=username, at=now, ok=ok))
@@ -84,7 +85,8 @@ def create_token(engine: Engine, username: str, name: str = "") -> str:
     with transaction(engine) as session:
         user = session.scalar(select(models.User).where(models.User.username == username))
         if user is None:
-            raise NotFound(f"user {username!r} does not exist; add it with `python -m ioc users add`")
+            raise NotFound(f"user {username!r} does not exist; add it with `python -m ioc users add`",
+                           key="no_user", name=username)
         session.add(models.ApiToken(user_id=user.id, name=name, token_hash=_digest(token)))
         session.add(models.Audit(actor="cli", action="token.create", target_type="user", target_id=username,
                                  before=None, after={"name": name}))
@@ -108,7 +110,7 @@ def revoke_token(engine: Engine, token: str) -> None:
     with transaction(engine) as session:
         row = session.scalar(select(models.ApiToken).where(models.ApiToken.token_hash == _digest(token)))
         if row is None:
-            raise NotFound("no such token")
+            raise NotFound("no such token", key="no_token")
         row.revoked_at = utcnow()
 
 
@@ -133,7 +135,7 @@ def revoke_kiosk_link(engine: Engine, actor: Actor, link_id: int) -> None:
     with transaction(engine) as session:
         link = session.get(models.KioskLink, link_id)
         if link is None:
-            raise NotFound(f"kiosk link {link_id} does not exist")
+            raise NotFound(f"kiosk link {link_id} does not exist", key="no_kiosk_link", id=link_id)
         link.revoked_at = utcnow()
         session.add(models.Audit(actor=actor.username, action="kiosk.revoke", target_type="kiosk_link",
                                  target_id=str(link_id), before={"revoked": False}, after={"revoked": True}))
@@ -157,18 +159,22 @@ def add_user(engine: Engine, username: str, role: str, password: str, org_code: 
              actor: str = "cli") -> models.User:
     """Create an account; a handler must belong to an org. The creation is audited."""
     if not _USERNAME.match(username):
-        raise UserError(f"user name {username!r}: use 2-80 letters, digits, '.', '_' or '-'")
+        raise UserError(f"user name {username!r}: use 2-80 letters, digits, '.', '_' or '-'", key="user_name",
+                        name=username)
     if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of: {', '.join(ROLES)}")
+        raise UserError(f"role {role!r} is not one of: {', '.join(ROLES)}", key="role_unknown", role=role,
+                        roles=", ".join(ROLES))
     if role == "handler" and not org_code:
-        raise UserError("a handler answers work orders for an org: give --org CODE")
+        raise UserError("a handler answers work orders for an org: give --org CODE", key="handler_org")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password too short: use at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(f"password too short: use at least {MIN_PASSWORD_LENGTH} characters", key="password_short",
+                        n=MIN_PASSWORD_LENGTH)
     with transaction(engine) as session:
         if org_code and session.get(models.Org, org_code) is None:
-            raise UserError(f"org {org_code!r} is not in the store (see orgs.csv in the city pack)")
+            raise UserError(f"org {org_code!r} is not in the store (see orgs.csv in the city pack)", key="no_org",
+                            org=org_code)
         if session.scalar(select(models.User).where(models.User.username == username)):
-            raise UserError(f"user {username!r} already exists")
+            raise UserError(f"user {username!r} already exists", key="user_exists", name=username)
         user = models.User(username=username, role=role, org_code=org_code,
                            password_hash=generate_password_hash(password))
         session.add(user)

@@ -82,7 +82,7 @@ def check_version(kind: str, item_id: Any, current: int, seen: int | None) -> No
 def get_or_404(session: Session, model: type, key: Any, kind: str, lock: bool = True) -> Any:
     row = session.get(model, key, with_for_update=lock)
     if row is None:
-        raise NotFound(f"{kind} {key} does not exist")
+        raise NotFound(f"{kind} {key} does not exist", key="not_found", kind=kind.replace(" ", "_"), id=key)
     return row
 
 

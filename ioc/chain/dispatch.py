@@ -132,7 +132,7 @@ def load_dispatch_rules(pack_dir: Path) -> DispatchRules:
         with file.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{file}: not valid TOML: {exc}") from None
+        raise UserError(f"{file}: not valid TOML: {exc}", key="bad_toml", file=str(file), error=str(exc)) from None
     for key, default in (("speeds_kmh", DEFAULT_SPEEDS), ("coverage_minutes", DEFAULT_COVERAGE),
                          ("run_cards", DEFAULT_CARDS)):
         if isinstance(data.get(key), dict):
@@ -143,7 +143,7 @@ def load_dispatch_rules(pack_dir: Path) -> DispatchRules:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "value"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise UserError(f"{file}: {where}: {msg}") from None
+        raise UserError(f"{file}: {where}: {msg}", key="bad_setting", file=str(file), where=where, error=msg) from None
 
 
 # --- recommendations ---------------------------------------------------------------------------
@@ -257,7 +257,8 @@ def _incident_place(incident: models.Incident, divisions: _Divisions) -> tuple[f
     if incident.district_code in divisions.codes:
         i = divisions.codes.index(incident.district_code)
         return float(divisions.lon[i]), float(divisions.lat[i])
-    raise UserError(f"incident {incident.id} has no location or division; set its place before dispatching")
+    raise UserError(f"incident {incident.id} has no location or division; set its place before dispatching",
+                    key="no_place", id=incident.id)
 
 
 def _free_units(session: Session, unit_types: list[str], incident_id: int) -> _Fleet:
@@ -312,12 +313,13 @@ def dispatch(engine: Engine, actor: Actor, incident_id: int, unit_ids: list[str]
     require(actor, "unit.dispatch")
     now = now or utcnow()
     if not unit_ids:
-        raise UserError("choose at least one unit to dispatch")
+        raise UserError("choose at least one unit to dispatch", key="no_units_chosen")
     with transaction(engine) as session:
         incident = get_or_404(session, models.Incident, incident_id, "incident")
         check_version("incident", incident_id, incident.version, seen_version)
         if incident.status not in OPEN_INCIDENT:
-            raise InvalidTransition(f"incident {incident_id} is {incident.status}; only open incidents get units")
+            raise InvalidTransition(f"incident {incident_id} is {incident.status}; only open incidents get units",
+                                    key="dispatch_state", id=incident_id, status=incident.status)
         units = _lock_units(session, sorted(set(unit_ids)))
         units_before = {u.id: snapshot(u, UNIT_AUDIT) for u in units}
         for unit in units:
@@ -345,14 +347,14 @@ def _lock_units(session: Session, unit_ids: list[str]) -> list[models.Unit]:
                                  .order_by(models.Unit.id).with_for_update()))
     missing = sorted(set(unit_ids) - {u.id for u in units})
     if missing:
-        raise NotFound(f"unit {', '.join(missing)} does not exist")
+        raise NotFound(f"unit {', '.join(missing)} does not exist", key="no_unit", units=", ".join(missing))
     return units
 
 
 def _take_unit(session: Session, unit: models.Unit, now: datetime) -> None:
     """Compare-and-set the unit to DISPATCHED; on SQLite (no row locks) this is what serialises."""
     if unit.status not in FREE:
-        raise Conflict(_busy_message(session, unit))
+        raise _busy(session, unit)
     taken = session.execute(
         update(models.Unit)
         .where(models.Unit.id == unit.id, models.Unit.status.in_(FREE), models.Unit.version == unit.version)
@@ -360,19 +362,21 @@ def _take_unit(session: Session, unit: models.Unit, now: datetime) -> None:
         .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
         session.refresh(unit)
-        raise Conflict(_busy_message(session, unit))
+        raise _busy(session, unit)
     session.refresh(unit)
 
 
-def _busy_message(session: Session, unit: models.Unit) -> str:
+def _busy(session: Session, unit: models.Unit) -> Conflict:
     holder = session.execute(
         select(models.Assignment.incident_id, models.Assignment.status)
         .where(models.Assignment.unit_id == unit.id, models.Assignment.status.in_(ACTIVE))
         .order_by(models.Assignment.dispatched_at.desc(), models.Assignment.id.desc()).limit(1)).first()
     name = f"unit {unit.id} ({unit.call_sign})"
     if holder:
-        return f"{name} is already {holder.status} to incident {holder.incident_id}; choose another unit"
-    return f"{name} is {unit.status}, not available; choose another unit"
+        return Conflict(f"{name} is already {holder.status} to incident {holder.incident_id}; choose another unit",
+                        key="unit_busy", unit=unit.call_sign, unit_status=holder.status, id=holder.incident_id)
+    return Conflict(f"{name} is {unit.status}, not available; choose another unit",
+                    key="unit_unavailable", unit=unit.call_sign, unit_status=unit.status)
 
 
 def _order(incident: models.Incident, unit: models.Unit, assignment: models.Assignment,
@@ -396,14 +400,16 @@ def set_unit_status(engine: Engine, actor: Actor, unit_id: str, status: str, see
     A unit on a job moves through its assignment (``update_assignment_status``) instead."""
     require(actor, "unit.status")
     if status not in MANUAL_STATUSES:
-        raise UserError(f"a unit's status can be set by hand to {', '.join(MANUAL_STATUSES)}, not {status!r}")
+        raise UserError(f"a unit's status can be set by hand to {', '.join(MANUAL_STATUSES)}, not {status!r}",
+                        key="unit_manual_status", unit_status=status)
     now = now or utcnow()
     with transaction(engine) as session:
         unit = get_or_404(session, models.Unit, unit_id, "unit")
         check_version("unit", unit_id, unit.version, seen_version)
         if unit.status in ACTIVE:
             raise InvalidTransition(f"unit {unit_id} ({unit.call_sign}) is {unit.status} on a job; move it through "
-                                    "its assignment (en route, on scene, cleared)")
+                                    "its assignment (en route, on scene, cleared)",
+                                    key="unit_on_job", unit=unit.call_sign, unit_status=unit.status)
         before = snapshot(unit, UNIT_AUDIT)
         unit.status, unit.status_at, unit.version = status, now, unit.version + 1
         audit(session, actor, "unit.status", "unit", unit_id, before, snapshot(unit, UNIT_AUDIT))
@@ -423,7 +429,7 @@ def update_assignment_status(engine: Engine, actor: Actor, assignment_id: int, s
         keys = session.execute(select(models.Assignment.incident_id, models.Assignment.unit_id)
                                .where(models.Assignment.id == assignment_id)).first()
         if keys is None:
-            raise NotFound(f"assignment {assignment_id} does not exist")
+            raise NotFound(f"assignment {assignment_id} does not exist", key="no_assignment", id=assignment_id)
         # Lock in the order dispatch() does: incident, unit, then the assignment.
         incident = get_or_404(session, models.Incident, keys.incident_id, "incident")
         unit = get_or_404(session, models.Unit, keys.unit_id, "unit")
@@ -432,7 +438,8 @@ def update_assignment_status(engine: Engine, actor: Actor, assignment_id: int, s
         if status not in NEXT_STATUS.get(assignment.status, ()):
             allowed = ", ".join(NEXT_STATUS.get(assignment.status, ())) or "nothing (it is finished)"
             raise InvalidTransition(f"assignment {assignment_id} of unit {unit.id} is {assignment.status}; "
-                                    f"it can move to {allowed}, not {status}")
+                                    f"it can move to {allowed}, not {status}", key="assignment_move",
+                                    unit=unit.call_sign, unit_status=assignment.status, to_status=status)
         move_assignment(session, actor, incident, unit, assignment, status, now)
     return assignment
 

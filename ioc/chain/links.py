@@ -58,9 +58,9 @@ def split_report(engine: Engine, report_id: int, actor: str) -> models.Incident:
     with transaction(engine) as session:
         child = session.get(models.Incident, report_id, with_for_update=True)
         if child is None:
-            raise UserError(f"incident {report_id} does not exist")
+            raise UserError(f"incident {report_id} does not exist", key="not_found", kind="incident", id=report_id)
         if child.parent_id is None:
-            raise UserError(f"incident {report_id} is not a linked report; nothing to split")
+            raise UserError(f"incident {report_id} is not a linked report; nothing to split", key="not_linked", id=report_id)
         parent = session.get(models.Incident, child.parent_id, with_for_update=True)
         entry = source_entry(child)
         parent.report_count = max(1, parent.report_count - 1)

@@ -78,7 +78,8 @@ def update(engine: Engine, actor: Actor, event_id: int, seen_version: int | None
     """Change any of name, kind, started_at, ended_at, categories, district_codes, area."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise ActionRefused(f"a major event has no field {unknown[0]!r}; editable: {', '.join(EDITABLE)}")
+        raise ActionRefused(f"a major event has no field {unknown[0]!r}; editable: {', '.join(EDITABLE)}",
+                            key="event_field", field=unknown[0])
     with transaction(engine) as session:
         event = _active_event(session, actor, event_id, seen_version, "change")
         before = snapshot(event, AUDIT_FIELDS)
@@ -99,7 +100,8 @@ def close(engine: Engine, actor: Actor, event_id: int, seen_version: int | None,
         before = snapshot(event, AUDIT_FIELDS)
         end = ended_at or event.ended_at or now
         if end <= event.started_at:
-            raise ActionRefused(f"the end {end.isoformat()} is not after the start {event.started_at.isoformat()}")
+            raise ActionRefused(f"the end {end.isoformat()} is not after the start {event.started_at.isoformat()}",
+                                key="event_end")
         event.status, event.ended_at = "closed", end
         event.version += 1
         audit(session, actor, "major_event.close", "major_event", event.id, before, snapshot(event, AUDIT_FIELDS))
@@ -111,19 +113,20 @@ def _checked(session: Session, values: dict[str, Any]) -> dict[str, Any]:
     if not name:
         raise ActionRefused("give the major event a name", key="event_name")
     if values["kind"] not in KINDS:
-        raise ActionRefused(f"unknown kind {values['kind']!r}; use one of {', '.join(KINDS)}")
+        raise ActionRefused(f"unknown kind {values['kind']!r}; use one of {', '.join(KINDS)}", key="event_kind",
+                            value=values["kind"])
     start, end = values["started_at"], values["ended_at"]
     if end is not None and end <= start:
         raise ActionRefused(f"the end {end.isoformat()} is not after the start {start.isoformat()}",
                             key="event_end")
     unknown = sorted(set(values["categories"]) - set(CATEGORIES))
     if unknown:
-        raise ActionRefused(f"unknown category {unknown[0]!r}")
+        raise ActionRefused(f"unknown category {unknown[0]!r}", key="category_unknown", value=unknown[0])
     codes = list(dict.fromkeys(values["district_codes"]))
     known = set(session.scalars(select(models.District.code).where(models.District.code.in_(codes))))
     missing = [c for c in codes if c not in known]
     if missing:
-        raise NotFound(f"division {missing[0]} does not exist")
+        raise NotFound(f"division {missing[0]} does not exist", key="no_division", code=missing[0])
     return values | {"name": name, "categories": list(dict.fromkeys(values["categories"])),
                      "district_codes": codes, "area": _checked_area(values["area"])}
 
@@ -135,11 +138,11 @@ def _checked_area(area: dict[str, Any] | None) -> dict[str, Any] | None:
     try:
         geom = shape(geometry)
     except (GEOSException, ValueError, TypeError, KeyError, AttributeError):
-        raise ActionRefused("the area is not a GeoJSON geometry") from None
+        raise ActionRefused("the area is not a GeoJSON geometry", key="area_geojson") from None
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise ActionRefused(f"the area must be a Polygon or MultiPolygon, not a {geom.geom_type}")
+        raise ActionRefused(f"the area must be a Polygon or MultiPolygon, not a {geom.geom_type}", key="area_polygon")
     if geom.is_empty or not geom.is_valid:
-        raise ActionRefused("the area polygon is empty or crosses itself; redraw it")
+        raise ActionRefused("the area polygon is empty or crosses itself; redraw it", key="area_invalid")
     return geometry
 
 

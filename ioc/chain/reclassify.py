@@ -45,9 +45,11 @@ def reclassify(engine: Engine, actor: Actor, incident_id: int, seen_version: int
     ``from_suggestion`` take the suggestion's); the owning department follows the category
     (``triage.toml``, else the pack's routing)."""
     if category is not None and category not in CATEGORIES:
-        raise ActionRefused(f"category must be one of the known categories, not {category!r}")
+        raise ActionRefused(f"category must be one of the known categories, not {category!r}", key="category_unknown",
+                            value=category)
     if division is not None and division not in {d.code for d in pack.divisions()}:
-        raise ActionRefused(f"{division!r} is not a division of {pack.name}")
+        raise ActionRefused(f"{division!r} is not a division of {pack.name}", key="division_unknown", code=division,
+                            city=pack.name)
     now = now or utcnow()
     with transaction(engine) as session:
         incident = get_or_404(session, models.Incident, incident_id, "incident")
@@ -57,7 +59,8 @@ def reclassify(engine: Engine, actor: Actor, incident_id: int, seen_version: int
         suggestion = triage.Suggestion.of((incident.extra or {}).get("triage"))
         if from_suggestion:
             if not suggestion:
-                raise ActionRefused(f"incident {incident_id} has no triage suggestion to accept")
+                raise ActionRefused(f"incident {incident_id} has no triage suggestion to accept", key="no_suggestion",
+                                    id=incident_id)
             division, category = suggestion.division, suggestion.category
         division = division or incident.district_code
         category = category or incident.category

@@ -18,10 +18,10 @@ def save(engine: Engine, actor: Actor, name: str, query: dict[str, Any], columns
     """Keep the view under ``name``; saving an existing name replaces it."""
     require(actor, "view.save")
     if actor.username.startswith("kiosk:"):
-        raise Forbidden("a wall-screen link cannot keep views; sign in")
+        raise Forbidden("a wall-screen link cannot keep views; sign in", key="kiosk_views")
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME:
-        raise ActionRefused(f"give the view a name of 1 to {MAX_NAME} characters")
+        raise ActionRefused(f"give the view a name of 1 to {MAX_NAME} characters", key="view_name", n=MAX_NAME)
     sv = models.SavedView
     with transaction(engine) as session:
         row = session.scalar(select(sv).where(sv.username == actor.username, sv.name == name))
@@ -40,6 +40,6 @@ def delete(engine: Engine, actor: Actor, view_id: int) -> None:
     with transaction(engine) as session:
         row = get_or_404(session, models.SavedView, view_id, "saved view")
         if row.username != actor.username:
-            raise Forbidden("that view belongs to someone else")
+            raise Forbidden("that view belongs to someone else", key="view_owner")
         audit(session, actor, "view.delete", "saved_view", row.id, {"name": row.name}, None)
         session.delete(row)

@@ -166,7 +166,7 @@ def _load_file(path: str, _mtime_ns: int) -> SlaRules:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+        raise UserError(f"{path}: not valid TOML: {exc}", key="bad_toml", file=path, error=str(exc)) from None
     # Priority tables the file gives override the built-in ones key by key.
     for key, defaults in (("incident", DEFAULT_INCIDENT), ("work_order", DEFAULT_ORDER)):
         given = data.get(key)
@@ -181,7 +181,7 @@ def _load_file(path: str, _mtime_ns: int) -> SlaRules:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "value"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise UserError(f"{path}: {key}: {msg}") from None
+        raise UserError(f"{path}: {key}: {msg}", key="bad_setting", file=path, where=key, error=msg) from None
 
 
 # --- due times --------------------------------------------------------------------------
@@ -426,13 +426,15 @@ def supervise(engine: Engine, actor: Actor, incident_id: int, note: str = "", pa
     with transaction(engine) as session:
         incident = get_or_404(session, models.Incident, incident_id, "incident", lock=False)
         if incident.status not in OPEN_INCIDENT:
-            raise InvalidTransition(f"incident {incident_id} is {incident.status}; only open incidents are supervised")
+            raise InvalidTransition(f"incident {incident_id} is {incident.status}; only open incidents are supervised",
+                                    key="supervise_state", id=incident_id, status=incident.status)
         unmet = _unmet(incident, INCIDENT_CLOCKS[PASSED.get(incident.status, 0):])
         clock = unmet[0][0] if unmet else "manual"
         sv = models.Supervision
         if session.scalar(select(sv.id).where(sv.target_type == "incident", sv.target_id == incident_id,
                                               sv.clock == clock)) is not None:
-            raise ActionRefused(f"incident {incident_id} is already supervised on its {clock} step")
+            raise ActionRefused(f"incident {incident_id} is already supervised on its {clock} step",
+                                key="already_supervised", id=incident_id, clock=clock)
         parents, root = _org_tree(session)
         row = sv(target_type="incident", target_id=incident_id, clock=clock,
                  org_code=parents.get(incident.org_code or "", root), issued_at=now,

@@ -255,10 +255,10 @@ def _no_open_orders(session: Session, incident: models.Incident) -> None:
                                 "verify, or withdraw them first", key="open_orders", id=incident.id, orders=listed)
 
 
-def _required(text: str | None, what: str) -> str:
+def _required(text: str | None, what: str, key: str = "need_reason") -> str:
     text = (text or "").strip()
     if not text:
-        raise ActionRefused(f"give {what}")
+        raise ActionRefused(f"give {what}", key=key)
     return text
 
 
@@ -266,7 +266,7 @@ def record_satisfaction(engine: Engine, actor: Actor, incident_id: int, seen_ver
                         value: str, now: datetime | None = None) -> models.Incident:
     """回访 / 评价: the citizen's verdict, once the incident is closed."""
     if value not in SATISFACTION:
-        raise ActionRefused(f"satisfaction must be one of {', '.join(SATISFACTION)}, not {value!r}")
+        raise ActionRefused(f"satisfaction must be one of {', '.join(SATISFACTION)}, not {value!r}", key="satisfaction")
     now = now or utcnow()
     with transaction(engine) as session:
         incident = get_or_404(session, models.Incident, incident_id, "incident")
@@ -289,7 +289,7 @@ def add_note(engine: Engine, actor: Actor, incident_id: int, text: str,
              now: datetime | None = None) -> models.Incident:
     """A note on the timeline (who was called, what they said). The incident itself does not
     change, so its version stays: a note never makes another officer's open page stale."""
-    text = _required(text, "the text of the note")
+    text = _required(text, "the text of the note", "need_note")
     now = now or utcnow()
     with transaction(engine) as session:
         incident = get_or_404(session, models.Incident, incident_id, "incident", lock=False)
@@ -307,7 +307,7 @@ def merge(engine: Engine, actor: Actor, child_id: int, into_id: int, child_versi
           into_version: int | None, now: datetime | None = None) -> tuple[models.Incident, models.Incident]:
     """Merge a duplicate (``child_id``) into ``into_id``: the child becomes a linked report."""
     if child_id == into_id:
-        raise ActionRefused(f"cannot merge incident {child_id} into itself")
+        raise ActionRefused(f"cannot merge incident {child_id} into itself", key="merge_self", id=child_id)
     now = now or utcnow()
     with transaction(engine) as session:
         # Lock in id order so two merges of the same pair never deadlock.
@@ -343,11 +343,13 @@ def _check_mergeable(session: Session, child: models.Incident, parent: models.In
         raise _refusal(child, "merge")
     if parent.status not in MERGEABLE_INTO:
         raise InvalidTransition(f"cannot merge into incident {parent.id}: it is {parent.status}; only an open "
-                                f"incident ({', '.join(MERGEABLE_INTO)}) takes linked reports")
+                                f"incident ({', '.join(MERGEABLE_INTO)}) takes linked reports",
+                                key="merge_into_state", id=parent.id, status=parent.status)
     has_reports = session.scalar(select(models.Incident.id).where(models.Incident.parent_id == child.id).limit(1))
     if has_reports is not None:
         raise InvalidTransition(f"cannot merge incident {child.id}: it has linked reports of its own; merge "
-                                f"incident {parent.id} into it instead, or split its reports first")
+                                f"incident {parent.id} into it instead, or split its reports first",
+                                key="merge_has_reports", id=child.id, parent=parent.id)
 
 
 def split(engine: Engine, actor: Actor, report_id: int, seen_version: int | None) -> models.Incident:

@@ -72,10 +72,10 @@ def _refusal(order: models.WorkOrder, action: str) -> InvalidTransition:
                              key="order_state", id=order.id, order_status=order.status)
 
 
-def _required(text: str | None, what: str) -> str:
+def _required(text: str | None, what: str, key: str = "need_reason") -> str:
     text = (text or "").strip()
     if not text:
-        raise ActionRefused(f"give {what}")
+        raise ActionRefused(f"give {what}", key=key)
     return text
 
 
@@ -89,9 +89,9 @@ def create(engine: Engine, actor: Actor, incident_id: int, org_codes: list[str],
     now = now or utcnow()
     codes = list(dict.fromkeys(c.strip() for c in org_codes if c and c.strip()))
     if not codes:
-        raise ActionRefused("choose at least one department or office to hand the incident to")
+        raise ActionRefused("choose at least one department or office to hand the incident to", key="no_orgs_chosen")
     if due_at is not None and due_at <= now:
-        raise ActionRefused(f"the due time {due_at.isoformat()} is already past; choose a later one")
+        raise ActionRefused(f"the due time {due_at.isoformat()} is already past; choose a later one", key="due_past")
     with transaction(engine) as session:
         incident = get_or_404(session, models.Incident, incident_id, "incident")
         require(actor, "work_order.create")
@@ -122,15 +122,16 @@ def _check_orgs(session: Session, incident_id: int, codes: list[str]) -> None:
     orgs = {o.code: o for o in session.scalars(select(models.Org).where(models.Org.code.in_(codes)))}
     for code in codes:
         if code not in orgs:
-            raise NotFound(f"org {code} does not exist")
+            raise NotFound(f"org {code} does not exist", key="no_org", org=code)
         if orgs[code].kind not in ORDER_ORG_KINDS:
-            raise ActionRefused(f"org {code} is the {orgs[code].kind} level; hand work to a department or an office")
+            raise ActionRefused(f"org {code} is the {orgs[code].kind} level; hand work to a department or an office",
+                                key="org_level", org=code)
     busy = session.scalars(select(models.WorkOrder.org_code).where(
         models.WorkOrder.incident_id == incident_id, models.WorkOrder.org_code.in_(codes),
         models.WorkOrder.status.in_(OPEN))).all()
     if busy:
         raise ActionRefused(f"{', '.join(sorted(set(busy)))} already has an open work order for incident "
-                            f"{incident_id}")
+                            f"{incident_id}", key="org_busy", orgs=", ".join(sorted(set(busy))), id=incident_id)
 
 
 # --- one step on one order ------------------------------------------------------------------
@@ -144,7 +145,7 @@ def _act(engine: Engine, actor: Actor, order_id: int, seen_version: int | None, 
     with transaction(engine) as session:
         incident_id = session.scalar(select(models.WorkOrder.incident_id).where(models.WorkOrder.id == order_id))
         if incident_id is None:
-            raise NotFound(f"work order {order_id} does not exist")
+            raise NotFound(f"work order {order_id} does not exist", key="not_found", kind="work_order", id=order_id)
         # Incident first, then the order: the same lock order as create() and dispatch.
         incident = get_or_404(session, models.Incident, incident_id, "incident")
         order = get_or_404(session, models.WorkOrder, order_id, "work order")
@@ -208,7 +209,7 @@ def request_extension(engine: Engine, actor: Actor, order_id: int, seen_version:
     def change(session: Session, order: models.WorkOrder, incident: models.Incident, now: datetime) -> dict:
         if until <= max(now, order.due_at or now):
             raise ActionRefused(f"the extension must end after the current due time "
-                                f"{(order.due_at or now).isoformat()}")
+                                f"{(order.due_at or now).isoformat()}", key="extension_end")
         order.status, order.extension_until, order.extension_reason = "extended", until, reason
         return {"until": until.isoformat(), "reason": reason}
     return _act(engine, actor, order_id, seen_version, "request_extension", "work_order.handle", change, now)
@@ -218,7 +219,7 @@ def report_feedback(engine: Engine, actor: Actor, order_id: int, seen_version: i
                     photo_url: str | None = None, now: datetime | None = None,
                     photo: bytes | None = None) -> models.WorkOrder:
     """答复 / 处理反馈: what was done, optionally with a photo link or an uploaded photo."""
-    text = _required(text, "the feedback text")
+    text = _required(text, "the feedback text", "need_feedback")
     photo_url = _checked_url(photo_url)
     photo_type = check_photo(photo) if photo is not None else None
 
@@ -242,7 +243,7 @@ def _checked_url(url: str | None) -> str | None:
         return None
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ActionRefused(f"the photo link must be an http(s) URL, not {url!r}")
+        raise ActionRefused(f"the photo link must be an http(s) URL, not {url!r}", key="photo_url")
     return url
 
 
@@ -251,7 +252,8 @@ def mark_done(engine: Engine, actor: Actor, order_id: int, seen_version: int | N
     """The handler says the work is finished; the city side checks it next."""
     def change(session: Session, order: models.WorkOrder, incident: models.Incident, now: datetime) -> None:
         if not order.feedback:
-            raise ActionRefused(f"report feedback on work order {order.id} before marking it done")
+            raise ActionRefused(f"report feedback on work order {order.id} before marking it done", key="feedback_first",
+                                id=order.id)
         order.status, order.done_at = "done", now
         sla.settle(session, "work_order", order.id, now, ("due",))
     return _act(engine, actor, order_id, seen_version, "mark_done", "work_order.handle", change, now)
@@ -326,7 +328,8 @@ def record_satisfaction(engine: Engine, actor: Actor, order_id: int, seen_versio
                         now: datetime | None = None) -> models.WorkOrder:
     """The citizen's verdict on this org's handling, after the order is verified."""
     if value not in workflow.SATISFACTION:
-        raise ActionRefused(f"satisfaction must be one of {', '.join(workflow.SATISFACTION)}, not {value!r}")
+        raise ActionRefused(f"satisfaction must be one of {', '.join(workflow.SATISFACTION)}, not {value!r}",
+                            key="satisfaction")
 
     def change(session: Session, order: models.WorkOrder, incident: models.Incident, now: datetime) -> dict:
         previous, order.satisfaction = order.satisfaction, value
@@ -344,7 +347,7 @@ def orders_for(engine: Engine, actor: Actor, status: str | None = None,
     q = select(wo)
     if actor.role == "handler":
         if not actor.org_code:
-            raise Forbidden(f"{actor.username} is a handler with no org; an admin must set one")
+            raise Forbidden(f"{actor.username} is a handler with no org; an admin must set one", key="handler_no_org")
         q = q.where(wo.org_code == actor.org_code)
     if status:
         q = q.where(wo.status == status)

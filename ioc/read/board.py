@@ -186,7 +186,7 @@ def from_query(query: dict[str, Any], now: datetime | None = None) -> tuple[Inci
         lists[key] = list(value) if value else None
     window = query.get("window") or None
     if window is not None and window not in WINDOWS:
-        raise UserError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}")
+        raise UserError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}", key="bad_window")
     q = (query.get("q") or "").strip() or None
     filters = IncidentFilter(**lists, since=now - WINDOWS[window] if window else None, q=q,
                              include_linked=query.get("linked") in (True, "1", "true"))

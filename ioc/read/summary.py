@@ -76,7 +76,8 @@ def parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except (ValueError, AttributeError):
-        raise UserError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-07-01") from None
+        raise UserError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-07-01", key="not_a_date",
+                        value=text) from None
 
 
 def period_for(preset: str, tz: ZoneInfo, now: datetime, first: str | None = None,
@@ -92,12 +93,13 @@ def period_for(preset: str, tz: ZoneInfo, now: datetime, first: str | None = Non
     if preset != "custom":
         raise UserError(f"unknown period {preset!r}: use {', '.join(PRESETS)} or custom")
     if not first or not last:
-        raise UserError("choose both the first and the last day")
+        raise UserError("choose both the first and the last day", key="both_days")
     start, end = parse_day(first), parse_day(last)
     if end < start:
-        raise UserError(f"the last day {end} is before the first day {start}")
+        raise UserError(f"the last day {end} is before the first day {start}", key="last_before_first", first=start,
+                        last=end)
     if (end - start).days + 1 > MAX_DAYS:
-        raise UserError(f"choose at most {MAX_DAYS} days")
+        raise UserError(f"choose at most {MAX_DAYS} days", key="max_days", n=MAX_DAYS)
     return Period(start, end, tz)
 
 

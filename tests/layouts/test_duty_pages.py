@@ -108,7 +108,7 @@ def test_the_loser_of_a_race_for_a_unit_sees_why_and_the_next_unit(dash_duo, cit
     dash_duo.wait_for_contains_text(".recs", first.call_sign)
     dispatch.dispatch(city.engine, OFFICER, p3, [first.unit_id])    # another officer is quicker
     dash_duo.find_element(f"#{_send_id(first.unit_id)}").click()
-    dash_duo.wait_for_contains_text("#dc-message", f"is already DISPATCHED to incident {p3}")
+    dash_duo.wait_for_contains_text("#dc-message", f"力量 {first.call_sign} 已在事件 {p3}（已派出）")
     next_unit = dispatch.recommend(city.engine, p1)[0]
     dash_duo.wait_for_contains_text(".recs tbody tr:first-child", next_unit.call_sign)
     assert first.call_sign not in dash_duo.find_element(".recs").text
@@ -141,7 +141,7 @@ def test_incident_page_acts_refuses_with_reasons_and_reloads_a_stale_view(dash_d
     dash_duo.wait_for_contains_text(".facts", "acknowledged" if en else "已受理")
     assert not dash_duo.find_element(_act("acknowledge")).is_displayed()
     dash_duo.find_element(_act("cancel")).click()                   # no reason given
-    dash_duo.wait_for_contains_text(".msg-refused", "give a reason for cancelling")
+    dash_duo.wait_for_contains_text(".msg-refused", "Give a reason." if en else "请填写理由。")
     dash_duo.find_element(_act("note")).click()
     dash_duo.wait_for_contains_text(".timeline", "called back" if en else "已电话联系报警人")
     assert load(city.engine, models.Incident, p1).status == "acknowledged"

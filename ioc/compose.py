@@ -198,7 +198,9 @@ def backfill_demo_history(runtime: Runtime, now: datetime | None = None,
 
 
 def schedule_demo_history(scheduler: BaseScheduler, runtime: Runtime) -> None:
-    """With the demo on, keep the baseline hours of the next few hours filled as the clock moves."""
+    """With the demo on, fill the demo's past now (before the feeds start polling: alone on the
+    store it takes seconds, beside six feeds' first pages on SQLite a minute), then keep the
+    baseline hours of the next few hours filled as the clock moves."""
     if not runtime.settings.demo.enabled:
         return
 
@@ -208,6 +210,6 @@ def schedule_demo_history(scheduler: BaseScheduler, runtime: Runtime) -> None:
         except Exception:  # a failed backfill must not stop the worker; the log says why
             log.exception("demo history backfill failed")
 
+    fill()
     scheduler.add_job(fill, IntervalTrigger(minutes=HISTORY_EVERY_MINUTES), id="demo_history", name="demo history",
-                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=600,
-                      next_run_time=utcnow())
+                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=600)

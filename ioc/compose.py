@@ -136,18 +136,20 @@ def schedule_demo_duty(scheduler: BaseScheduler, runtime: Runtime) -> None:
 
 
 DEMO_HISTORY_FEED = "demo_history"
-HISTORY_AHEAD_HOURS = 2  # baseline hours kept ready ahead of the clock
+HISTORY_AHEAD_HOURS = 1  # baseline hours kept ready ahead of the clock (the job runs twice an hour)
 HISTORY_EVERY_MINUTES = 30
 _HISTORY_BATCH = 2000
 
 
 def baseline_hours(now: datetime, tz: str, ahead: int = HISTORY_AHEAD_HOURS) -> list[datetime]:
     """The past hours the anomaly scan compares with, from the hour before ``now`` to ``ahead``
-    hours after it: the same local hours 1…4 weeks before (UTC starts, oldest first)."""
+    hours after it: the same local hours 1…4 weeks before (UTC starts, oldest first). One hour
+    more at the start: the scan of the hour before needs a store reaching back past its oldest
+    baseline hour's start (``anomalies.has_baseline``), and that hour's first report is later."""
     from ioc.read.anomalies import hour_start, windows
 
     this = hour_start(now, tz)
-    starts = {begin for h in range(-1, ahead + 1) for begin, _ in windows(this + timedelta(hours=h), tz)[1:]}
+    starts = {begin for h in range(-2, ahead + 1) for begin, _ in windows(this + timedelta(hours=h), tz)[1:]}
     return sorted(starts)
 
 

@@ -31,7 +31,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     load_pack_into_store(engine, open_runtime(settings, []).pack)
     engine.dispose()
     runtime = open_city(settings)
-    sim = start_simulator(runtime.pack, port=settings.demo.port, seed=11, backfill_hours=1.5)
+    sim = start_simulator(runtime.pack, port=settings.demo.port, seed=11, backfill_hours=1.0)
     yield runtime, sim
     sim.stop()
     runtime.engine.dispose()

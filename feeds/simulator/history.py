@@ -3,7 +3,8 @@ mixes and hourly curves as the live city (``traffic``), so a fresh demo has a "u
 this hour with (``ioc.read.anomalies``: the same hour 1…4 weeks before).
 
 Only the hours asked for are drawn, at the city's full rate: the anomaly baseline needs the same
-hour of earlier weeks, not every hour of them. No weather, no bursts: an ordinary past. Each
+hour of earlier weeks, not every hour of them. No weather, no bursts: an ordinary past (with the
+share of 12345 calls in free words that no service names, as ``other``, as the live line has). Each
 minute draws from a generator seeded by (seed, stream, minute), so the same hour is the same
 records however often it is asked for, and each record's id names its stream and minute.
 """
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from feeds.simulator.calls import DEFAULT_PRIORITY, PRIORITY_WEIGHTS
 from feeds.simulator.geography import Places
+from feeds.simulator.hotline import FREE_TEXT, FREE_TEXT_SHARE
 from feeds.simulator.traffic import STREAMS, minute_arrivals
 from feeds.video_ai import DEFAULT_EVENTS
 from ioc.records import IncidentRecord
@@ -33,6 +35,8 @@ def past_hour(places: Places, tz: tzinfo, start: datetime, seed: int = SEED) -> 
         for name, stream in STREAMS.items():
             rng = random.Random(f"{seed}|history|{name}|{minute.timestamp():.0f}")
             for k, (second, category) in enumerate(minute_arrivals(rng, stream, local.hour, 0.0)):
+                if name == "12345" and category in FREE_TEXT and rng.random() < FREE_TEXT_SHARE:
+                    category = "other"  # said in the caller's own words, put through no service
                 out.append(_record(places, rng, name, DEFAULT_EVENTS.get(category, category),
                                    minute + timedelta(seconds=second), f"hist-{name}-{stamp}{k:03d}"))
     return out

@@ -17,7 +17,8 @@ import dash
 from apscheduler.schedulers.background import BackgroundScheduler
 from dash import Dash, Input
 
-from ioc.compose import configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing, schedule_demo_duty
+from ioc.compose import (configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing, schedule_demo_duty,
+                         schedule_demo_history)
 from ioc.config import Settings, load_settings
 from ioc.errors import UserError
 from ioc.i18n import t
@@ -97,6 +98,7 @@ def start_embedded_worker(runtime: Runtime) -> BackgroundScheduler:
         sim = start_simulator(runtime.pack, port=demo.port, speed=demo.speed, scenario=demo.scenario, mqtt=mqtt)
         log.info("demo city (%s, speed %s) serving its sources on %s", demo.scenario, demo.speed, sim.base_url)
         schedule_demo_duty(scheduler, runtime)
+        schedule_demo_history(scheduler, runtime)
     schedule(scheduler, runners)
     schedule_duties(scheduler, runtime, outbox_sender(runtime.settings))
     schedule_briefing(scheduler, runtime)

@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from ioc.compose import configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing, schedule_demo_duty
+from ioc.compose import (configure_logging, open_city, outbox_sender, schedule_anomalies, schedule_briefing, schedule_demo_duty,
+                         schedule_demo_history)
 from ioc.config import GEODATA_DIR, Settings, load_settings
 from ioc.errors import UserError
 
@@ -433,6 +434,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     schedule_briefing(scheduler, runtime)
     schedule_anomalies(scheduler, runtime)
     schedule_demo_duty(scheduler, runtime)
+    schedule_demo_history(scheduler, runtime)
     log.info("worker polling %d feeds: %s", len(runners), ", ".join(r.feed.name for r in runners))
     try:
         scheduler.start()

@@ -133,3 +133,85 @@ def schedule_demo_duty(scheduler: BaseScheduler, runtime: Runtime) -> None:
 
     scheduler.add_job(act, IntervalTrigger(seconds=DUTY_INTERVAL_S), id="demo_duty", name="demo duty",
                       replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=DUTY_INTERVAL_S)
+
+
+DEMO_HISTORY_FEED = "demo_history"
+HISTORY_AHEAD_HOURS = 1  # baseline hours kept ready ahead of the clock (the job runs twice an hour)
+HISTORY_EVERY_MINUTES = 30
+_HISTORY_BATCH = 2000
+
+
+def baseline_hours(now: datetime, tz: str, ahead: int = HISTORY_AHEAD_HOURS) -> list[datetime]:
+    """The past hours the anomaly scan compares with, from the hour before ``now`` to ``ahead``
+    hours after it: the same local hours 1…4 weeks before (UTC starts, oldest first). One hour
+    more at the start: the scan of the hour before needs a store reaching back past its oldest
+    baseline hour's start (``anomalies.has_baseline``), and that hour's first report is later."""
+    from ioc.read.anomalies import hour_start, windows
+
+    this = hour_start(now, tz)
+    starts = {begin for h in range(-2, ahead + 1) for begin, _ in windows(this + timedelta(hours=h), tz)[1:]}
+    return sorted(starts)
+
+
+def backfill_demo_history(runtime: Runtime, now: datetime | None = None,
+                          ahead: int = HISTORY_AHEAD_HOURS) -> int:
+    """Give the demo city a past: its closed incidents of the baseline hours the anomaly scan needs
+    (``feeds.simulator.history``, the live city's own volumes), ingested through the intake as the
+    feed ``demo_history``. An hour already holding that feed's incidents is left alone, so a second
+    start adds nothing. The number of incidents added."""
+    from sqlalchemy import func, select
+
+    from feeds.base import RawItem
+    from feeds.simulator.geography import Places
+    from feeds.simulator.history import past_hour
+    from ioc.city.geo import DivisionIndex
+    from ioc.intake.ingest import FeedContext, ingest_batch
+    from ioc.records import IncidentRecord
+    from ioc.store.db import session_factory
+    from ioc.store.models import Incident
+
+    now = now or utcnow()
+    tz = runtime.pack.manifest.timezone
+    hours = baseline_hours(now, tz, ahead)
+    with session_factory(runtime.engine)() as session:
+        held = {h for h in hours if session.scalar(
+            select(func.count()).select_from(Incident).where(
+                Incident.source == DEMO_HISTORY_FEED, Incident.reported_at >= h,
+                Incident.reported_at < h + timedelta(hours=1))) > 0}
+    missing = [h for h in hours if h not in held]
+    if not missing:
+        return 0
+    began = datetime.now(timezone.utc)
+    places = Places(runtime.pack)
+    ctx = FeedContext(name=DEMO_HISTORY_FEED, kind="demo_history", crs="wgs84", pack=runtime.pack,
+                      index=DivisionIndex(runtime.pack.divisions()), fuse_same_source=False)
+    added = 0
+    for hour in missing:
+        records = past_hour(places, runtime.pack.timezone, hour)
+        items = [RawItem(r.external_id, r.model_dump_json(), received_at=r.reported_at) for r in records]
+        for i in range(0, len(items), _HISTORY_BATCH):
+            report = ingest_batch(runtime.engine, ctx, items[i:i + _HISTORY_BATCH],
+                                  lambda item: [IncidentRecord.model_validate_json(item.payload)], save_cursor=False)
+            added += report.stored
+    seconds = (datetime.now(timezone.utc) - began).total_seconds()
+    log.info("demo history: %d closed incidents in %d baseline hours (the same hours 1-4 weeks back) "
+             "ingested in %.1f s", added, len(missing), seconds)
+    return added
+
+
+def schedule_demo_history(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """With the demo on, fill the demo's past now (before the feeds start polling: alone on the
+    store it takes seconds, beside six feeds' first pages on SQLite a minute), then keep the
+    baseline hours of the next few hours filled as the clock moves."""
+    if not runtime.settings.demo.enabled:
+        return
+
+    def fill() -> None:
+        try:
+            backfill_demo_history(runtime)
+        except Exception:  # a failed backfill must not stop the worker; the log says why
+            log.exception("demo history backfill failed")
+
+    fill()
+    scheduler.add_job(fill, IntervalTrigger(minutes=HISTORY_EVERY_MINUTES), id="demo_history", name="demo history",
+                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=600)

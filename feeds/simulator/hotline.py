@@ -93,10 +93,11 @@ class HotlineRequest:
         return self.requested + 48 * HOUR  # "close promised items within 2 working days"
 
 
-def new_request(world: Any, rng: random.Random, category: str, t: float, number: str) -> HotlineRequest:
-    """A 12345 contact at ``t`` and its way to closure."""
+def new_request(world: Any, rng: random.Random, category: str, t: float, number: str,
+                place: Place | None = None) -> HotlineRequest:
+    """A 12345 contact at ``t`` (from ``place``, else anywhere by population) and its way to closure."""
     service = SERVICE_BY_CATEGORY.get(category) or SERVICE_BY_CATEGORY["complaint"]
-    place = world.places.report_place(rng, category, near_flood_point=0.6)
+    place = place or world.places.report_place(rng, category, near_flood_point=0.6)
     free = service.category in FREE_TEXT and rng.random() < FREE_TEXT_SHARE
     description = _in_own_words(rng, service.category, place) if free else \
         f"市民来电反映：{place.address}{service.description}问题，请尽快处理。"

@@ -31,9 +31,9 @@ from feeds.simulator import calls, hotline, urban
 from feeds.simulator.fleet import Fleet, SimUnit, response_plan
 from feeds.simulator.geography import Places
 from feeds.simulator.scenario import make_scenario
-from feeds.simulator.traffic import STREAMS, minute_arrivals
+from feeds.simulator.traffic import STREAMS, minute_arrivals, poisson
 from feeds.simulator.weather import READING_INTERVAL, Reading, WarningOffice, make_gauges, read_gauges
-from ioc.city.pack import CityPack
+from ioc.city.pack import CityPack, Division
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,13 @@ class ChangeLog:
         for column in (self.seqs, self.times, self.keys, self.items):
             del column[:k]
 
+
+# Now and then one town calls 12345 about noise all at once for an hour (a night market's
+# loudspeakers, a banquet, a bar's opening): the spike the IOC's anomaly scan is there to see.
+# One burst spans the wall-clock time the city starts at, so a fresh demo shows it within minutes.
+BURST_PER_HOUR = 30.0  # noise complaints an hour from the town of a burst (usually one or two)
+BURST_CHANCE = 0.08  # share of later hours in which a burst starts somewhere
+HOUR_S = 3600.0
 
 REPLAY_HOURS = 12.0  # how far back a faster-than-real-time run starts (a typhoon's whole story)
 
@@ -302,8 +309,27 @@ class World:
             rng = random.Random(f"{self.seed}|{name}|{minute:.0f}")
             for k, (second, category) in enumerate(minute_arrivals(rng, stream, local.hour, surge)):
                 self._create(name, rng, category, minute + second, f"{stamp}{k:03d}")
+        town = self.burst_town(minute)
+        if town is not None:
+            rng = random.Random(f"{self.seed}|burst|{minute:.0f}")
+            for k in range(poisson(rng, BURST_PER_HOUR / 60)):
+                self.created["12345"] += 1
+                hotline.new_request(self, rng, "noise", minute + rng.random() * 60, f"HB{stamp}{k:03d}",
+                                    place=self.places.random_place(rng, town))
         for change in self.scenario.signal_changes(minute, minute + 60):
             self.at(change.at, f"signal|{change.family}", self.office.issue, change)
+
+    def burst_town(self, t: float) -> Division | None:
+        """The town of the noise burst going on at ``t``, if one is: the first an hour around the
+        wall-clock start, then in whole hours (of the sim clock) drawn from the seed."""
+        anchor = self.catch_up_to if self.catch_up_to is not None else self.start
+        if anchor - HOUR_S / 2 <= t < anchor + HOUR_S / 2:
+            return self.places.pick_division(random.Random(f"{self.seed}|burst-town|first"))
+        if t < anchor + HOUR_S / 2:
+            return None
+        slot = math.floor(t / HOUR_S)
+        rng = random.Random(f"{self.seed}|burst|{slot}")
+        return self.places.pick_division(rng) if rng.random() < BURST_CHANCE else None
 
     def _create(self, stream: str, rng: random.Random, category: str, t: float, number: str) -> None:
         self.created[stream] += 1

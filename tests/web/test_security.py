@@ -20,7 +20,7 @@ from datetime import timedelta
 import dash
 import pytest
 
-from ioc.chain import dispatch, feedcontrol, major_events, saved_views, sla, workflow, workorders
+from ioc.chain import dispatch, feedcontrol, major_events, reclassify, saved_views, sla, workflow, workorders
 from ioc.chain.accounts import add_user, create_kiosk_link, create_token
 from ioc.chain.actions import PERMISSIONS, ROLES, Actor
 from ioc.errors import Forbidden
@@ -335,6 +335,8 @@ WRITES = [
           lambda e, a, i, p: workflow.record_satisfaction(e, a, i, None, "satisfied"),
           lambda i: (f"/incidents/{i}/satisfaction", {"value": "satisfied"})),
     Write("incident.note", _incident(), lambda e, a, i, p: workflow.add_note(e, a, i, "到场核实")),
+    Write("incident.reclassify", _incident(),
+          lambda e, a, i, p: reclassify.reclassify(e, a, i, None, p, division=None, category="noise")),
     Write("incident.supervise", _incident(), lambda e, a, i, p: sla.supervise(e, a, i, "请加快", pack=p)),
     Write("incident.dispatch", lambda e: (add_incident(e), new_unit(e)),
           lambda e, a, i, p: dispatch.dispatch(e, a, i[0], [i[1]]),

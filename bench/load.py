@@ -480,3 +480,26 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def measures(size: int, pg: bool, quick: bool) -> list[dict[str, Any]]:
+    """For ``bench/run.py``: 25, 50 and 100 screens during a 10× surge, each beside one screen alone
+    during the same surge in the same run. ``size`` and ``pg`` are not used: the stack always runs
+    on a throwaway PostgreSQL database, as in service. Quick runs leave it out (CI's short soak,
+    tests/test_load.py, runs the stack)."""
+    if quick:
+        return []
+    alone = run_load(clients=1, seconds=30)
+    rows = []
+    for clients in (25, 50, 100):
+        r = run_load(clients=clients, seconds=60)
+        rows.append({
+            "name": f"load: {clients} screens during a 10× surge", "unit": "ms", "median": r["p50_ms"],
+            "p95": r["p95_ms"], "runs": r["requests"], "baseline": "one screen alone during the same surge",
+            "baseline_median": alone["p50_ms"], "baseline_p95": alone["p95_ms"],
+            "ratio": round(r["p95_ms"] / alone["p95_ms"], 2) if alone["p95_ms"] else None,
+            "aim": "p95 ≤ 200 ms, no errors" if clients == 100 else "",
+            "met": (r["p95_ms"] <= 200 and not r["errors"]) if clients == 100 else None,
+            "note": f"{r['errors']} errors, {r['records_lost']} records lost, "
+                    f"web peak {r['memory']['web']['peak_mb']} MB"})
+    return rows

@@ -243,7 +243,25 @@ def read_measures(size: int, pg: bool) -> list[dict[str, Any]]:
     if history is None or reads is None:
         return []
     url = history.ensure_history(size, pg=pg)
-    return [normalise(r, "reads") for r in reads.measures(url)]
+    repeat = 20
+    return [normalise({"runs": repeat, **r}, "reads") for r in reads.measures(url, repeat=repeat)] + replay_measures(url)
+
+
+def replay_measures(url: str) -> list[dict[str, Any]]:
+    """bench/replay.py: a past day and the last 24 hours loaded for /replay, against the bare SELECT
+    of the same incidents (aim: a day in ≤ 2 s)."""
+    replay = optional("bench.replay")
+    if replay is None:
+        return []
+    out = replay.measure_replay(url)
+    return [{"group": "replay", "name": f"replay: {label} ({out[key]['incidents']:,} incidents)", "unit": "ms",
+             "median": round(1000 * out[key]["seconds"], 1), "p95": round(1000 * out[key]["seconds_cold"], 1),
+             "runs": replay.RUNS, "baseline": "the bare SELECT of the window's incidents",
+             "baseline_median": round(1000 * out[key]["floor_s"], 1), "baseline_p95": None,
+             "ratio": out[key]["ratio"] or round(out[key]["seconds"] / max(out[key]["floor_s"], 1e-6), 1),
+             "aim": f"≤ {out['budget_s'] * 1000:,.0f} ms", "met": out[key]["within_budget"],
+             "note": f"p95 column: the cold first load; {out[key]['bytes']:,} B"}
+            for key, label in (("day", "a past day"), ("last_24h", "the last 24 hours"))]
 
 
 def load_measures(size: int, pg: bool, quick: bool) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,6 +27,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ioc.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
 
 MANIFEST = "pack.toml"
 DISTRICTS = "districts.geojson"
@@ -209,16 +211,7 @@ class CityPack:
 
     @cached_property
     def rules(self) -> Rules:
-        file = self.path / RULES
-        if not file.exists():
-            return Rules()
-        try:
-            with file.open("rb") as fh:
-                return Rules.model_validate(tomllib.load(fh))
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"{file}: not valid TOML: {exc}") from None
-        except ValidationError as exc:
-            raise UserError(f"{file}: {_first_problem(exc)}") from None
+        return read_toml(self.path / RULES, Rules)
 
     def _layer(self, filename: str, reader: Any) -> list[Any]:
         if filename not in self._cache:
@@ -345,6 +338,20 @@ def _duplicates(filename: str, key: str, values: list[str]) -> list[str]:
     seen: set[str] = set()
     dupes = sorted({v for v in values if v in seen or seen.add(v)})
     return [f"{filename}: duplicate {key} {v}" for v in dupes]
+
+
+def read_toml(file: Path, model: type[M]) -> M:
+    """A pack's TOML file read into ``model`` (its defaults when the pack has no such file); a bad
+    file is one line naming the file and the first problem."""
+    if not file.exists():
+        return model()
+    try:
+        with file.open("rb") as fh:
+            return model.model_validate(tomllib.load(fh))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{file}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        raise UserError(f"{file}: {_first_problem(exc)}") from None
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -18,15 +18,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ioc.city.names import forms
-from ioc.city.pack import CityPack
+from ioc.city.pack import CityPack, read_toml
 from ioc.errors import UserError
 from ioc.i18n import t
 from ioc.records import CATEGORIES
@@ -233,18 +232,7 @@ def normalise(text: str) -> str:
 
 def read_file(pack_dir: Path) -> TriageFile:
     """``triage.toml`` of a pack (empty rules when the pack has none)."""
-    file = pack_dir / TRIAGE
-    if not file.exists():
-        return TriageFile()
-    try:
-        with file.open("rb") as fh:
-            return TriageFile.model_validate(tomllib.load(fh))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{file}: not valid TOML: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{file}: {where}: {first['msg']}") from None
+    return read_toml(pack_dir / TRIAGE, TriageFile)
 
 
 _CACHE: dict[Path, Triage] = {}

@@ -351,6 +351,8 @@ def _correct_future(ctx: FeedContext, item: _Item, report: BatchReport) -> None:
 def _without_nul(record: Record) -> Record:
     """The record with NUL characters taken out of its text (PostgreSQL refuses them, and they
     mean nothing on a screen)."""
+    if "\\u0000" not in record.model_dump_json():  # pydantic's JSON escapes every NUL so: the fast common case
+        return record
     data = record.model_dump()
     clean = _strip_nul(data)
     return record if clean == data else type(record).model_validate(clean)

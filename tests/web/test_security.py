@@ -9,16 +9,20 @@ settings build their own.
 from __future__ import annotations
 
 import itertools
+import threading
 import json
 import re
 import logging
 import secrets
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import dash
 import pytest
+import requests
+from werkzeug.serving import make_server
 
 from ioc.chain import dispatch, feedcontrol, major_events, reclassify, saved_views, sla, workflow, workorders
 from ioc.chain.accounts import add_user, create_kiosk_link, create_token
@@ -128,6 +132,49 @@ def test_address_counters_are_shared_through_redis_and_kept_in_memory_when_it_is
                          environ_base=here).status_code == 429
     finally:
         web.rate_limit_storage, web.sign_in_limit = old
+
+
+@contextmanager
+def serving(app):
+    """The app on a loopback port (a real HTTP server: its client address is the socket's)."""
+    server = make_server("127.0.0.1", free_port(), app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def _sign_in_from(url: str, forwarded_for: str, username: str = "zhang") -> int:
+    """A sign-in: zhang's right password, or any other name (unknown: no account limit) a wrong one."""
+    password = PASSWORD if username == "zhang" else "wrong-pass"
+    r = requests.post(f"{url}/login", data={"username": username, "password": password},
+                      headers={"X-Forwarded-For": forwarded_for}, allow_redirects=False, timeout=10)
+    return r.status_code
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_the_address_limit_believes_x_forwarded_for_only_from_trusted_proxies(city, proxies):
+    web = city.runtime.settings.web
+    old = web.trusted_proxies, web.sign_in_limit
+    try:
+        web.trusted_proxies, web.sign_in_limit = proxies, "3 per 15 minutes"
+        app = city.build()
+    finally:
+        web.trusted_proxies, web.sign_in_limit = old
+    client = f"203.0.113.{next(_addresses) % 250 + 1}"
+    with serving(app) as url:
+        for n in range(3):  # the client makes up a new X-Forwarded-For each time; a proxy appends the real one
+            forged = f"198.51.100.{n}"
+            assert _sign_in_from(url, f"{forged}, {client}" if proxies else forged, f"guess{n}") == 200
+        again = _sign_in_from(url, f"198.51.100.9, {client}" if proxies else "198.51.100.9")
+        other = _sign_in_from(url, "192.0.2.7")
+    if proxies:  # the address the trusted proxy saw is limited, another is not
+        assert (again, other) == (429, 302)
+    else:  # every request is the loopback socket's, whatever the header says
+        assert (again, other) == (429, 429)
 
 
 # --- cross-site writes, cookies ---------------------------------------------------------------------

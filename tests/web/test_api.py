@@ -57,6 +57,7 @@ def site(engine, tmp_path, monkeypatch):
     runtime = Runtime(settings, engine, pack, secret_key="test-secret")
     monkeypatch.setattr("app.open_city", lambda _settings: runtime)
     app = create_app(settings)
+    app.server.validate_response = True  # every answer below is checked against its declared model too
     client = app.server.test_client()
     client.runtime = runtime
     client.duty = {"Authorization": f"Bearer {create_token(engine, 'duty1')}"}

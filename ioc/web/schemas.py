@@ -1,23 +1,21 @@
 """What the REST API answers, as pydantic models: the OpenAPI document's response schemas.
 
-A row of the store (an incident, a work order, a unit, ...) is modelled from the store's own
-column types (``row_model``), field for field as ``ioc.read.lists`` writes it, so the document
-cannot drift from what a list holds. Times are ISO 8601 strings in the city's timezone
+A row of the store (an incident, a work order, a unit, ...) is modelled from its columns' types
+(``row_model``, through ``ioc.read.rows``), field for field as ``ioc.read.lists`` writes it, so
+the document cannot drift from what a list holds. Times are ISO 8601 strings in the city's timezone
 (``rest.CityJSON``). ``answers`` gives a route its success body and the errors it can answer;
 ``tests/web/test_api_fuzz.py`` checks every answer against them.
 """
 
 from __future__ import annotations
 
-import typing
 from functools import cache
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ioc.read import kpi, lists
-from ioc.store import models
+from ioc.read import kpi, lists, rows
 
 
 class Error(BaseModel):
@@ -28,23 +26,22 @@ class Invalid(Error):
     errors: list[dict[str, Any]] = Field(description="pydantic's reasons, one per field: loc, msg, type")
 
 
-def row_model(name: str, table: type[models.Base], fields: tuple[str, ...], doc: str,
+def row_model(name: str, table: str, fields: tuple[str, ...], doc: str,
               base: type[BaseModel] = BaseModel) -> type[BaseModel]:
-    """A model of ``fields`` of ``table``'s rows, each typed as the store's column is."""
-    hints = typing.get_type_hints(table)
-    columns = {f: (typing.get_args(hints[f])[0], ...) for f in fields}
-    return create_model(name, __base__=base, __doc__=doc, **columns)
+    """A model of ``fields`` of the store's ``table`` rows, each typed as its column is."""
+    return create_model(name, __base__=base, __doc__=doc,
+                        **{f: (kind, ...) for f, kind in rows.field_types(table, fields).items()})
 
 
-Incident = row_model("Incident", models.Incident, lists.INCIDENT_FIELDS, "An incident (or a linked report: parent_id).")
-WorkOrder = row_model("WorkOrder", models.WorkOrder, lists.WORK_ORDER_FIELDS, "A work order (交办) to one org.")
-Unit = row_model("Unit", models.Unit, lists.UNIT_FIELDS, "A unit with its CAD status and last position.")
-Assignment = row_model("Assignment", models.Assignment,
+Incident = row_model("Incident", "Incident", lists.INCIDENT_FIELDS, "An incident (or a linked report: parent_id).")
+WorkOrder = row_model("WorkOrder", "WorkOrder", lists.WORK_ORDER_FIELDS, "A work order (交办) to one org.")
+Unit = row_model("Unit", "Unit", lists.UNIT_FIELDS, "A unit with its CAD status and last position.")
+Assignment = row_model("Assignment", "Assignment",
                        ("id", "incident_id", "unit_id", "status", "dispatched_at", "en_route_at", "on_scene_at",
                         "cleared_at", "version"), "A unit sent to an incident, with the CAD interval stamps.")
-Dispatched = row_model("Dispatched", models.Assignment,
+Dispatched = row_model("Dispatched", "Assignment",
                        ("id", "incident_id", "unit_id", "status", "dispatched_at", "version"), "A unit just sent.")
-MajorEvent = row_model("MajorEvent", models.MajorEvent,
+MajorEvent = row_model("MajorEvent", "MajorEvent",
                        ("id", "name", "kind", "status", "started_at", "ended_at", "categories", "district_codes",
                         "area", "version"), "An emergency event grouping incidents.")
 
@@ -53,7 +50,7 @@ class AlertDefects(BaseModel):
     defects: list[Any] = Field(description="what the adapter repaired or dropped in the CAP message")
 
 
-Alert = row_model("Alert", models.Alert, lists.ALERT_FIELDS, "A CAP warning.", base=AlertDefects)
+Alert = row_model("Alert", "Alert", lists.ALERT_FIELDS, "A CAP warning.", base=AlertDefects)
 
 
 class Page(BaseModel):
@@ -84,7 +81,7 @@ class UnitNames(BaseModel):
     unit_type: str
 
 
-IncidentAssignment = row_model("IncidentAssignment", models.Assignment,
+IncidentAssignment = row_model("IncidentAssignment", "Assignment",
                                ("id", "unit_id", "status", "dispatched_at", "en_route_at", "on_scene_at", "cleared_at",
                                 "version"), "A unit sent to the incident, with its call sign and type.", base=UnitNames)
 

@@ -482,11 +482,13 @@ def forge(app, output: str, clicked: tuple, values: dict | None = None) -> dict:
     }
 
 
-def forged_step(app, incident_id: int, action: str) -> dict:
-    """The body the incident page's browser sends when a person clicks ``action``."""
+def forged_step(app, incident_id: int, action: str, **fields) -> dict:
+    """The body the incident page's browser sends when a person clicks ``action`` (the form's
+    fields: a reason unless given)."""
+    fields = fields or {"reason": "误报"}
     return forge(app, "inc-message.children", ({"action": action, "type": "inc-act"}, "n_clicks", 1),
-                 {"inc-id.data": incident_id, "inc-field.value": [({"name": "reason", "type": "inc-field"}, "误报")],
-                  "lang.data": "en"})
+                 {"inc-id.data": incident_id, "lang.data": "en",
+                  "inc-field.value": [({"name": name, "type": "inc-field"}, value) for name, value in fields.items()]})
 
 
 @pytest.fixture(scope="module")
@@ -512,6 +514,12 @@ def _status(model, key=lambda target: target):
 def _incident_step(action: str, before: str, after: str) -> PageWrite:
     return PageWrite(f"incident.{action}", _incident(before), lambda app, i: forged_step(app, i, action),
                      lambda e, i: _status(models.Incident)(e, i) == after)
+
+
+def _incident_entry(permission: str, action: str, kind: str, **fields) -> PageWrite:
+    """An incident page action that leaves a timeline entry of ``kind``."""
+    return PageWrite(permission, _incident(), lambda app, i: forged_step(app, i, action, **fields),
+                     _exists(models.IncidentEvent, incident_id=lambda i: i, kind=lambda i: kind))
 
 
 def _kanban_card(e) -> tuple[int, int]:
@@ -566,6 +574,10 @@ PAGE_WRITES = {
     "incident_page acknowledge": _incident_step("acknowledge", "new", "acknowledged"),
     "incident_page cancel": _incident_step("cancel", "new", "cancelled"),
     "incident_page close": _incident_step("close", "resolved", "closed"),
+    "incident_page note": _incident_entry("incident.note", "note", "note", note="到场核实"),
+    "incident_page supervise": _incident_entry("incident.supervise", "supervise", "supervised", note="请加快"),
+    "incident_page handover": PageWrite("work_order.create", _incident(), lambda app, i: forged_step(
+        app, i, "handover", orgs=["OFF-T01"]), _exists(models.WorkOrder, incident_id=lambda i: i)),
     "kanban_page move": PageWrite("incident.acknowledge", _kanban_card, lambda app, card: forge(
         app, "kanban-message.children",
         ("kanban-drop", "data", {"from": "new", "to": "acknowledged", "id": card[0], "version": card[1]}),

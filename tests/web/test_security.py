@@ -1,9 +1,10 @@
-"""Nobody let in who should not be: sign-in throttling, cross-site writes, cookies, secrets in
-logs, SQL metacharacters, every route behind a sign-in, and every write as every role — through
-the service, the API and a forged Dash callback.
+"""Nobody let in who should not be: sign-in throttling (also behind a reverse proxy), cross-site
+writes, cookies, secrets in logs, SQL metacharacters, every route behind a sign-in, and every
+write as every role — through the service, the API and a forged Dash callback of every page
+that writes.
 
-One app for the module (the small city, one account per role); the tests that need other
-settings build their own.
+One app for the module (the small city, one account per role, one signed-in session each); the
+tests that need other settings build their own.
 """
 
 from __future__ import annotations
@@ -462,14 +463,19 @@ def forge(app, output: str, clicked: tuple, values: dict | None = None) -> dict:
     key = next(k for k in app.callback_map if output in k.strip(".").split("..."))
     spec = app.callback_map[key]
 
+    def instances(kind: str) -> list[dict]:  # the pattern-matching components of ``kind`` on the page
+        found = {json.dumps(i, sort_keys=True): i for name, given in values.items()
+                 if name.split(".")[0] == kind for i, _ in given}
+        return list(found.values())
+
     def dependency(dep: dict, with_value: bool = True):
-        name = _name(dep["id"], dep["property"])
-        if dep["id"].startswith("{"):  # the instances on the page
-            ids = [i for n, given in values.items() if n.split(".")[0] == name.split(".")[0] for i, _ in given]
-            found = dict(values.get(name, []) and [(json.dumps(i, sort_keys=True), v) for i, v in values[name]])
-            return [{"id": i, "property": dep["property"]} | ({"value": found.get(json.dumps(i, sort_keys=True))}
-                                                              if with_value else {}) for i in ids]
-        return {"id": dep["id"], "property": dep["property"]} | ({"value": values.get(name)} if with_value else {})
+        prop = dep["property"]
+        if dep["id"].startswith("{"):
+            given = {json.dumps(i, sort_keys=True): v for i, v in values.get(_name(dep["id"], prop), [])}
+            return [{"id": i, "property": prop} | ({"value": given.get(json.dumps(i, sort_keys=True))}
+                                                   if with_value else {})
+                    for i in instances(json.loads(dep["id"])["type"])]
+        return {"id": dep["id"], "property": prop} | ({"value": values.get(_name(dep["id"], prop))} if with_value else {})
 
     outputs = split_callback_id(key)
     changed = json.dumps(component, separators=(",", ":"), sort_keys=True) if isinstance(component, dict) else component
@@ -507,8 +513,8 @@ class PageWrite:
     done: Callable  # (engine, target) -> bool
 
 
-def _status(model, key=lambda target: target):
-    return lambda e, target: load(e, model, key(target)).status
+def _status(model) -> Callable:
+    return lambda e, key: load(e, model, key).status
 
 
 def _incident_step(action: str, before: str, after: str) -> PageWrite:

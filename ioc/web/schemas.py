@@ -4,13 +4,14 @@ A row of the store (an incident, a work order, a unit, ...) is modelled from its
 (``row_model``, through ``ioc.read.rows``), field for field as ``ioc.read.lists`` writes it, so
 the document cannot drift from what a list holds. Times are ISO 8601 strings in the city's timezone
 (``rest.CityJSON``). ``answers`` gives a route its success body and the errors it can answer;
-``tests/web/test_api_fuzz.py`` checks every answer against them.
+``tests/web/test_api_fuzz.py`` checks the fuzzer's answers against them, and
+``tests/web/test_api.py`` every answer of its tests (flask-openapi3's ``validate_response``).
 """
 
 from __future__ import annotations
 
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model

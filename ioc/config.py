@@ -73,6 +73,8 @@ class WebSettings(_Section):
                                "(Flask-Limiter notation); each account also has its own limit")
     rate_limit_storage: str = Field(default="memory://", description="where the sign-in counters live: memory:// "
                                     "(per process) or redis://HOST:6379 (shared by every web worker)")
+    trusted_proxies: int = Field(default=0, ge=0, le=10, description="reverse proxies in front of the app whose "
+                                 "X-Forwarded-For/-Proto are believed (0: the headers are ignored)")
 
 
 class FeedSettings(_Section):

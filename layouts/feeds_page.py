@@ -11,7 +11,7 @@ from ioc.chain import feedcontrol
 from ioc.errors import ActionRefused
 from ioc.i18n import t
 from ioc.read import feeds as board
-from layouts import context
+from layouts import chips, context
 from layouts.timefmt import duration, when
 
 REFRESH_MS = 15_000
@@ -110,13 +110,13 @@ def act(_clicks, changed, lang):
         raise dash.exceptions.PreventUpdate
     who, rt = context.actor(), context.current()
     action, feed = trigger["action"], trigger["feed"]
-    if who is None:
-        return html.Span(t("orders.refused.forbidden", lang), className="error"), dash.no_update
     do = {"pause": feedcontrol.pause, "resume": feedcontrol.resume, "replay": feedcontrol.request_replay}[action]
+    if who is None:
+        return html.Span(t("duty.sign_in_to_act", lang), className="error", role="alert"), dash.no_update
     try:
         do(rt.engine, who, feed)
-    except ActionRefused:
-        return html.Span(t("orders.refused.forbidden", lang), className="error", role="alert"), dash.no_update
+    except ActionRefused as exc:  # the chain's reason, in the reader's language
+        return html.Span(chips.reason(exc, lang), className="error", role="alert"), dash.no_update
     return t(f"feeds.done.{action}", lang, feed=feed), (changed or 0) + 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ioc.read import health, lists
+from ioc.web import schemas as S
 from ioc.web.rest import CityTime, CommaList, Id, Limit, Offset, actor, bp, runtime
 
 
@@ -48,8 +49,9 @@ class WorkOrderQuery(BaseModel):
     offset: Offset = None
 
 
-@bp.get("/incidents", summary="Incidents, newest first, filtered and paged (total counted up to 10,000; "
-                              "total_more when there are more)")
+@bp.get("/incidents", responses=S.answers(S.IncidentPage, 400),
+        summary="Incidents, newest first, filtered and paged (total counted up to 10,000; total_more when there "
+                "are more)")
 def get_incidents(query: IncidentQuery):
     filters = lists.IncidentFilter(status=query.status, category=query.category, priority=query.priority,
                                    division=query.division, org=query.org, since=query.since, until=query.until,
@@ -57,33 +59,34 @@ def get_incidents(query: IncidentQuery):
     return lists.incidents(runtime().engine, filters, query.limit, query.offset, query.after)
 
 
-@bp.get("/incidents/<int:incident_id>",
+@bp.get("/incidents/<int:incident_id>", responses=S.answers(S.IncidentDetail, 404),
         summary="One incident with timeline, work orders, assignments, linked reports")
 def get_incident(path: IncidentPath):
     return lists.incident_detail(runtime().engine, path.incident_id)
 
 
-@bp.get("/alerts", summary="CAP warnings; ?active=1 for those in force")
+@bp.get("/alerts", responses=S.answers(S.items(S.Alert), 400), summary="CAP warnings; ?active=1 for those in force")
 def get_alerts(query: AlertQuery):
     return {"items": lists.alerts(runtime().engine, active_only=query.active, limit=query.limit)}
 
 
-@bp.get("/units", summary="Units with status and position")
+@bp.get("/units", responses=S.answers(S.items(S.Unit)), summary="Units with status and position")
 def get_units(query: UnitQuery):
     return {"items": lists.units(runtime().engine, query.status, query.type, query.org)}
 
 
-@bp.get("/work-orders", summary="Work orders (a handler sees its own org's only)")
+@bp.get("/work-orders", responses=S.answers(S.WorkOrderPage, 400),
+        summary="Work orders (a handler sees its own org's only)")
 def get_work_orders(query: WorkOrderQuery):
     return lists.work_orders(runtime().engine, actor(), query.status, query.org, query.limit, query.offset)
 
 
-@bp.get("/feeds", summary="Every feed with its state")
+@bp.get("/feeds", responses=S.answers(S.items(S.Feed)), summary="Every feed with its state")
 def get_feeds():
     rt = runtime()
     return {"items": [{
         "name": f.name, "kind": f.kind, "enabled": f.enabled, "status": f.status or "never_polled",
-        "last_success_at": f.last_success_at.isoformat() if f.last_success_at else None,
+        "last_success_at": f.last_success_at,
         "consecutive_failures": f.failures, "last_error": f.last_error, "lag_seconds": f.lag_seconds,
         "counts": f.counts,
     } for f in health.feed_health(rt.engine, rt.feeds)]}

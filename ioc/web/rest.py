@@ -3,8 +3,9 @@
 The web app's Flask server is a flask-openapi3 ``OpenAPI`` app (``make_server``); the route
 modules declare their endpoints on ``bp``, an ``APIBlueprint``, with pydantic models for the
 path, the query and the body. So the OpenAPI document (/api/v1/openapi.json) is made from the
-routes themselves and carries their schemas, and a request that does not fit its model is
-answered 422 with the reasons, before the view runs. Every endpoint on ``bp`` needs a bearer
+routes themselves and carries their schemas (requests here and in the routes, responses in
+``ioc.web.schemas``), and a request that does not fit its model is answered 422 with the
+reasons, before the view runs. Every endpoint on ``bp`` needs a bearer
 token or a signed-in session, checked before the request is even read. Errors are JSON
 ``{"error": message}``, never HTML.
 """
@@ -27,6 +28,7 @@ from ioc.chain.actions import Actor
 from ioc.errors import ActionRefused, Conflict, Forbidden, InvalidTransition, NotFound, UserError
 from ioc.read import health
 from ioc.runtime import RUNTIME_KEY, Runtime
+from ioc.web.schemas import Invalid
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +36,7 @@ PREFIX = "/api/v1"
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer"}}
 
 
-class Error(BaseModel):
-    error: str = Field(description="what is wrong, in one line")
-
-
-class Invalid(Error):
-    errors: list[dict[str, Any]] = Field(description="pydantic's reasons, one per field: loc, msg, type")
-
-
-ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Invalid}
-bp = APIBlueprint("api", __name__, url_prefix=PREFIX, abp_security=[{"bearer": []}], abp_responses=ERRORS)
+bp = APIBlueprint("api", __name__, url_prefix=PREFIX, abp_security=[{"bearer": []}])
 
 
 class Unauthorized(UserError):

@@ -7,7 +7,9 @@ user whose role allows them — checked again inside every service function.
 Failed sign-ins are throttled twice: per account in the store (``accounts.login``) and per
 address by Flask-Limiter (``[web] sign_in_limit``, counters in ``[web] rate_limit_storage``;
 memory of this process when Redis cannot be reached). Only the form's POSTs count, and only
-those that fail; Dash callbacks and the API are not limited.
+those that fail; Dash callbacks and the API are not limited. Behind reverse proxies the address
+is the one the last ``[web] trusted_proxies`` of them forwarded (werkzeug's ProxyFix); with 0 an
+X-Forwarded-For is ignored, so a client cannot pick its own address.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from flask import Flask, jsonify, redirect, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ioc.chain.accounts import LoginThrottled, actor_for_kiosk, actor_for_user_id, login
 from ioc.chain.actions import Actor
@@ -50,6 +53,9 @@ def install(server: Flask) -> None:
         return WebUser(user_id, actor) if actor else None
 
     web = server.config[RUNTIME_KEY].settings.web
+    if web.trusted_proxies:
+        # The client's address (for the limiter) and scheme (https behind a TLS proxy) as forwarded.
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=web.trusted_proxies, x_proto=web.trusted_proxies)
     limiter = Limiter(get_remote_address, app=server, default_limits=[], storage_uri=web.rate_limit_storage,
                       in_memory_fallback_enabled=True, key_prefix="ioc-sign-in")
     failed = limiter.limit(web.sign_in_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)

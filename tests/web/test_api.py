@@ -57,6 +57,7 @@ def site(engine, tmp_path, monkeypatch):
     runtime = Runtime(settings, engine, pack, secret_key="test-secret")
     monkeypatch.setattr("app.open_city", lambda _settings: runtime)
     app = create_app(settings)
+    app.server.validate_response = True  # every answer below is checked against its declared model too
     client = app.server.test_client()
     client.runtime = runtime
     client.duty = {"Authorization": f"Bearer {create_token(engine, 'duty1')}"}
@@ -163,6 +164,26 @@ def test_openapi_lists_every_endpoint_and_unknown_paths_are_json(site):
     assert "422" in cancel["responses"] and "401" in cancel["responses"]
     r = site.get("/api/v1/nothing-here", headers=site.duty)
     assert r.status_code == 404 and "openapi.json" in r.get_json()["error"]
+
+
+def test_openapi_declares_every_response_body(site):
+    doc = site.get("/api/v1/openapi.json").get_json()
+    schemas = doc["components"]["schemas"]
+
+    def model(op, code):
+        return op["responses"][code]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert schemas[model(op, "200")]["properties"], (method, path)
+            errors = {code: model(op, code) for code in op["responses"] if code != "200"}
+            assert errors["401"] == "Error" and errors["422"] == "Invalid", (method, path)
+            if method == "post":  # a write may be refused for the role
+                assert errors.get("403") == "Error", path
+    incident = schemas["Incident"]["properties"]
+    assert incident["reported_at"]["format"] == "date-time" and {"type": "null"} in incident["closed_at"]["anyOf"]
+    detail = doc["paths"]["/api/v1/incidents/{incident_id}"]["get"]["responses"]
+    assert model({"responses": detail}, "200") == "IncidentDetail" and "404" in detail and "409" not in detail
 
 
 def test_pages_need_sign_in_when_not_public(site):

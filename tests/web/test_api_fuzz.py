@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                               status_code_conformance)
 
 from ioc.chain.accounts import create_token
 from ioc.chain.actions import Actor
@@ -41,7 +42,8 @@ def fuzzed(tmp_path_factory):
     mp.undo()
 
 
-CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
+# Each answer is one the document declares for the operation (status code, content type, body schema).
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Per operation: requests that fit the schema, then requests that do not (they must get 4XX), on
 # objects that exist (incident, order, event 1), so the services are reached, not only the 404.
 RUNS = ((GenerationMode.POSITIVE, 10), (GenerationMode.NEGATIVE, 4))

@@ -6,7 +6,7 @@ the tile layer appears only when a tile URL is configured.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dash
 import dash_leaflet as dl
@@ -32,8 +32,6 @@ KIND_STYLE: dict[str, str] = {
 }
 SHOWN_AT_START = {"flood_point"}
 LIVE_REFRESH_MS = 10_000
-# A writer stamps updated_at before it commits: look back this far so a slow commit is not missed.
-WRITE_OVERLAP = timedelta(seconds=30)
 EMPTY = {"type": "FeatureCollection", "features": []}
 
 
@@ -267,9 +265,11 @@ def refresh_live(_tick: int | None, seen: dict | None, hideout: dict):
     crs = rt.settings.web.tile_crs
     delta = units = alerts = style = dash.no_update
     if "incident" in changed:
-        since = datetime.fromisoformat(seen["at"]) - WRITE_OVERLAP if seen else None
-        delta = {**citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now),
-                 "reset": since is None}
+        if seen:  # the rows written since the last look, less an overlap for slow commits
+            since = datetime.fromisoformat(seen["at"]) - citymap.WRITE_OVERLAP
+            delta = {**citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now), "reset": False}
+        else:
+            delta = {**citymap.live_layer(rt.engine, origin(rt), _sources(rt), crs, now), "reset": True}
     if "unit" in changed:
         units = citymap.unit_rows(rt.engine, origin(rt), crs)
     if "alert" in changed:

@@ -13,17 +13,20 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         // major-event view) lets through, so a cluster counts exactly the incidents shown.
         mergeRows: function (delta, filter, hideout) {
             const byId = window.iocIncidents = window.iocIncidents || new Map();
-            const trigger = (window.dash_clientside.callback_context.triggered || []).map(t => t.prop_id);
-            if (delta && trigger.indexOf("live-delta.data") >= 0) {
+            // Each delta once, by identity: the page's own layer arrives with the layout, on the
+            // initial call, where no trigger names it; a filter change re-runs this with the same one.
+            if (delta && delta !== window.iocMergedDelta) {
+                window.iocMergedDelta = delta;
+                const rows = typeof delta.rows === "string" ? JSON.parse(delta.rows) : delta.rows;  // a page's own layer
                 if (delta.reset) { byId.clear(); }
                 (delta.gone || []).forEach(id => byId.delete(id));
                 if (!delta.reset) {  // a P1 not on the map before interrupts the wall's rotation
-                    const p1 = delta.rows.find(r => r[3] % 10 === 1 && !byId.has(r[0]));
+                    const p1 = rows.find(r => r[3] % 10 === 1 && !byId.has(r[0]));
                     if (p1) { window.iocNewP1 = {id: p1[0], latlng: [hideout.origin[1] + p1[2] / hideout.scale,
                                                                       hideout.origin[0] + p1[1] / hideout.scale]}; }
                 }
                 const o = hideout.origin, s = hideout.scale;
-                delta.rows.forEach(r => byId.set(r[0], {
+                rows.forEach(r => byId.set(r[0], {
                     type: "Feature", geometry: {type: "Point", coordinates: [o[0] + r[1] / s, o[1] + r[2] / s]},
                     properties: {id: r[0], priority: r[3] % 10, multi: (r[3] % 20) >= 10,
                                  fresh: r[3] >= 20 || !delta.reset, category: r[4], source: r[5]}

@@ -6,9 +6,10 @@ the tile layer appears only when a tile URL is configured.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dash
+import orjson
 import dash_leaflet as dl
 from dash import Input, Output, State, dcc, html
 
@@ -32,8 +33,6 @@ KIND_STYLE: dict[str, str] = {
 }
 SHOWN_AT_START = {"flood_point"}
 LIVE_REFRESH_MS = 10_000
-# A writer stamps updated_at before it commits: look back this far so a slow commit is not missed.
-WRITE_OVERLAP = timedelta(seconds=30)
 EMPTY = {"type": "FeatureCollection", "features": []}
 
 
@@ -61,10 +60,20 @@ def outlines_and_points(rt) -> tuple[dict, dict[str, dict]]:
 
 
 def live_stores(rt) -> list:
-    """What the live layers refresh through: the counters seen, the last delta, the tick."""
+    """What the live layers refresh through: the counters seen, the last delta, the tick.
+
+    The page comes with the whole incident layer (citymap.live_layer, kept per process), so the
+    browser builds it while the map mounts instead of asking for it after; the first refresh
+    (``layout`` in the counters seen) brings the rest and the incidents written since.
+    """
+    now = datetime.now(timezone.utc)
+    versions = citymap.live_versions(rt.engine)
+    layer = citymap.live_layer(rt.engine, origin(rt), _sources(rt), rt.settings.web.tile_crs, now)
     return [
-        dcc.Store(id="live-version"),
-        dcc.Store(id="live-delta"),
+        dcc.Store(id="live-version", data={"v": versions, "at": now.isoformat(), "changed": [], "layout": True}),
+        # The rows as JSON text: Dash encodes a layout through a walk of every list (half a second
+        # for 50,000 rows), a string at once; the browser parses it (ioc.map.mergeRows).
+        dcc.Store(id="live-delta", data={"rows": orjson.dumps(layer["rows"]).decode(), "gone": [], "reset": True}),
         dcc.Store(id="live-units"),
         dcc.Store(id="live-filter"),  # {category | categories: index(es) in CATEGORIES} or none: all
         dcc.Store(id="city-bounds", data=city_bounds(rt)),
@@ -260,16 +269,20 @@ def refresh_live(_tick: int | None, seen: dict | None, hideout: dict):
     """
     rt = current()
     versions = citymap.live_versions(rt.engine)
-    if seen and versions == seen["v"]:
+    first = not seen or seen.get("layout")  # the page brought only the incident layer: all the rest is due
+    if seen and versions == seen["v"] and not first:
         return (dash.no_update,) * 5
     now = datetime.now(timezone.utc)
-    changed = [k for k, n in versions.items() if not seen or seen["v"].get(k) != n]
+    changed = list(versions) if first else [k for k, n in versions.items() if seen["v"].get(k) != n]
     crs = rt.settings.web.tile_crs
     delta = units = alerts = style = dash.no_update
-    if "incident" in changed:
-        since = datetime.fromisoformat(seen["at"]) - WRITE_OVERLAP if seen else None
-        delta = {**citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now),
-                 "reset": since is None}
+    page_layer_current = bool(seen) and seen.get("layout") and versions.get("incident") == seen["v"].get("incident")
+    if "incident" in changed and not page_layer_current:
+        if seen:  # the rows written since the last look, less an overlap for slow commits
+            since = datetime.fromisoformat(seen["at"]) - citymap.WRITE_OVERLAP
+            delta = {**citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now), "reset": False}
+        else:
+            delta = {**citymap.live_layer(rt.engine, origin(rt), _sources(rt), crs, now), "reset": True}
     if "unit" in changed:
         units = citymap.unit_rows(rt.engine, origin(rt), crs)
     if "alert" in changed:

@@ -7,6 +7,9 @@ Pages call these with an engine and get plain dicts and lists back; they never s
 
 from __future__ import annotations
 
+import threading
+import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from shapely.geometry import mapping, shape
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, literal, or_, select
 
 from ioc.city.geo import from_wgs84_arrays, transform_geometry
 from ioc.config import FeedSettings
@@ -114,6 +117,8 @@ def live_versions(engine: Engine) -> dict[str, int]:
 # The browser builds the features (layouts/assets/ioc.js, ioc.map.mergeRows).
 FRESH = timedelta(minutes=10)
 SCALE = 100_000
+# A writer stamps updated_at before it commits: look back this far so a slow commit is not missed.
+WRITE_OVERLAP = timedelta(seconds=30)
 
 
 def incident_rows(engine: Engine, origin: tuple[float, float], sources: list[str], crs: str = "wgs84",
@@ -124,37 +129,102 @@ def incident_rows(engine: Engine, origin: tuple[float, float], sources: list[str
     cancelled, moved off the map); a row for an id the browser has replaces it.
     """
     now = now or datetime.now(timezone.utc)
+    if since is not None:
+        return _rows_where(engine, models.Incident.updated_at >= since, origin, sources, crs, now)
+    cols, on_map = _columns(sources, now)
+    with engine.connect() as conn:
+        rows = conn.execute(select(*cols).where(on_map).order_by(models.Incident.id)).all()
+    return {"rows": _compact(rows, origin, crs), "gone": []}
+
+
+def _columns(sources: list[str], now: datetime) -> tuple[tuple, Any]:
+    """A compact row's columns, and what puts an incident on the map."""
     i = models.Incident
-    # Freshness worked out in SQL: reading 50,000 report times back as datetimes was most of the cost.
-    fresh = case((i.reported_at > now - FRESH, 1), else_=0)
-    cols = (i.id, i.lon, i.lat, i.priority, i.category, i.source, i.report_count, fresh)
-    on_map = and_(i.status.in_(OPEN_STATUSES), i.parent_id.is_(None), i.lon.is_not(None))
-    with session_factory(engine)() as session:
-        if since is None:
-            rows = session.execute(select(*cols).where(on_map).order_by(i.id)).all()
-            gone: list[int] = []
-        else:
-            # Sorted here, not in SQL: ORDER BY id makes SQLite walk the whole table in id order
-            # instead of taking the updated_at index (4.7 s at 1 M stored against a few ms).
-            written = sorted(session.execute(select(*cols, on_map).where(i.updated_at >= since)).all(),
-                             key=lambda r: r[0])
-            rows = [r[:-1] for r in written if r[-1]]
-            gone = [r[0] for r in written if not r[-1]]
-    return {"rows": _compact(rows, origin, sources, crs), "gone": gone}
+    # k, c and s worked out in SQL and read through Core: a Python loop over 50,000 rows (and ORM
+    # rows, and report times read back as datetimes) was most of a second of the map's first load.
+    k = (case({p: n + 1 for n, p in enumerate(PRIORITIES)}, value=i.priority, else_=3)
+         + case((i.report_count > 1, 10), else_=0) + case((i.reported_at > now - FRESH, 20), else_=0))
+    c = case({name: n for n, name in enumerate(CATEGORIES)}, value=i.category, else_=len(CATEGORIES) - 1)
+    s = case({name: n + 1 for n, name in enumerate(sources)}, value=i.source, else_=0) if sources else literal(0)
+    return (i.id, i.lon, i.lat, k, c, s), and_(i.status.in_(OPEN_STATUSES), i.parent_id.is_(None), i.lon.is_not(None))
 
 
-def _compact(rows: list[Any], origin: tuple[float, float], sources: list[str], crs: str) -> list[list[int]]:
+def _rows_where(engine: Engine, where: Any, origin: tuple[float, float], sources: list[str], crs: str,
+                now: datetime) -> dict[str, Any]:
+    """The incidents ``where`` picks: rows for those on the map, ``gone`` for the others."""
+    cols, on_map = _columns(sources, now)
+    with engine.connect() as conn:
+        # Sorted here, not in SQL: ORDER BY id makes SQLite walk the whole table in id order
+        # instead of taking the updated_at index (4.7 s at 1 M stored against a few ms).
+        written = sorted(conn.execute(select(*cols, on_map).where(where)).all(), key=lambda r: r[0])
+    return {"rows": _compact([r[:-1] for r in written if r[-1]], origin, crs),
+            "gone": [r[0] for r in written if not r[-1]]}
+
+
+def _compact(rows: list[Any], origin: tuple[float, float], crs: str) -> list[list[int]]:
     if not rows:
         return []
     xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
-    cats = {c: n for n, c in enumerate(CATEGORIES)}
-    feeds = {name: n + 1 for n, name in enumerate(sources)}
-    out = []
-    for (ident, _, _, priority, category, source, reports, fresh), x, y in zip(rows, xs, ys, strict=True):
-        k = PRIORITIES.index(priority) + 1 if priority in PRIORITIES else 3
-        k += (10 if reports > 1 else 0) + (20 if fresh else 0)
-        out.append([ident, x, y, k, cats.get(category, len(CATEGORIES) - 1), feeds.get(source, 0)])
-    return out
+    return [[r[0], x, y, r[3], r[4], r[5]] for r, x, y in zip(rows, xs, ys, strict=True)]
+
+
+# --- the whole layer, kept per process ----------------------------------------------------------
+
+
+@dataclass
+class _Layer:
+    version: int  # the incident counter the rows are up to
+    read_at: datetime  # the clock when they were read (before the read)
+    now: datetime  # the time their freshness was worked out for
+    rows: dict[int, list[int]]
+    fresh: set[int]  # ids whose k has the fresh mark: it goes when FRESH has passed
+    ordered: list[list[int]] | None = None
+
+
+_LAYERS: weakref.WeakKeyDictionary[Engine, dict[tuple, _Layer]] = weakref.WeakKeyDictionary()
+_LAYERS_LOCK = threading.Lock()
+
+
+def live_layer(engine: Engine, origin: tuple[float, float], sources: list[str], crs: str = "wgs84",
+               now: datetime | None = None) -> dict[str, Any]:
+    """What ``incident_rows`` without ``since`` gives, from this process's copy of the layer.
+
+    Read whole once, then brought up to date with the rows written since (the change counter says
+    when) and those whose fresh mark may have lapsed: every screen's first load costs a delta, not
+    a read of every open incident (50,000 rows: most of a second, and the map waited for it).
+    """
+    now = now or datetime.now(timezone.utc)
+    key = (tuple(origin), tuple(sources), crs)
+    with _LAYERS_LOCK:  # screens loading together wait for one read instead of making one each
+        layers = _LAYERS.setdefault(engine, {})
+        version = changes.versions(engine).get("incident", 0)
+        read_at = datetime.now(timezone.utc)
+        layer = layers.get(key)
+        if layer is None:
+            rows = incident_rows(engine, origin, sources, crs, now=now)["rows"]
+            layer = layers[key] = _Layer(version, read_at, now, {r[0]: r for r in rows},
+                                         {r[0] for r in rows if r[3] >= 20}, rows)
+        elif layer.version != version or layer.fresh:
+            i = models.Incident
+            delta = _rows_where(engine, or_(i.updated_at >= layer.read_at - WRITE_OVERLAP,
+                                            i.reported_at > layer.now - FRESH), origin, sources, crs, now)
+            _merge(layer, delta)
+            layer.version, layer.read_at, layer.now = version, read_at, now
+        if layer.ordered is None:
+            layer.ordered = [layer.rows[ident] for ident in sorted(layer.rows)]
+        return {"rows": layer.ordered, "gone": []}
+
+
+def _merge(layer: _Layer, delta: dict[str, Any]) -> None:
+    for ident in delta["gone"]:
+        if layer.rows.pop(ident, None) is not None:
+            layer.ordered = None
+        layer.fresh.discard(ident)
+    for row in delta["rows"]:
+        if layer.rows.get(row[0]) != row:
+            layer.rows[row[0]] = row
+            layer.ordered = None
+        (layer.fresh.add if row[3] >= 20 else layer.fresh.discard)(row[0])
 
 
 def _offsets(lons: list[float], lats: list[float], origin: tuple[float, float], crs: str) -> tuple[list, list]:

@@ -60,3 +60,20 @@ def test_compact_rows_cost_at_most_30_bytes_and_deltas_name_what_left(engine, pa
                   .values(status="closed", updated_at=models.utcnow()))
     delta = citymap.incident_rows(engine, ORIGIN, ["test"], since=since)
     assert delta == {"rows": [], "gone": [second]}
+
+
+def test_the_kept_layer_follows_writes_and_lapsing_freshness(engine, pack):
+    now = models.utcnow()
+    first = add_incident(engine, priority="P1", reported_at=now - timedelta(minutes=5))
+    add_incident(engine, priority="P3", reported_at=now - timedelta(hours=2))
+    kept = lambda at: citymap.live_layer(engine, ORIGIN, ["test"], now=at)["rows"]  # noqa: E731
+    read = lambda at: citymap.incident_rows(engine, ORIGIN, ["test"], now=at)["rows"]  # noqa: E731
+    assert kept(now) == read(now) and kept(now)[0][3] == 21  # a fresh P1
+    later = now + timedelta(minutes=6)
+    assert kept(later)[0][3] == 1 and kept(later) == read(later)  # ten minutes on, no longer fresh
+    third = add_incident(engine, priority="P2", reported_at=later)
+    with transaction(engine) as s:
+        s.execute(update(models.Incident).where(models.Incident.id == first)
+                  .values(status="closed", updated_at=models.utcnow()))
+    assert kept(later) == read(later) and [r[0] for r in kept(later)][-1] == third
+    assert first not in [r[0] for r in kept(later)]

@@ -218,8 +218,12 @@ def rates(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None
 def tally(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None,
           definitions: KpiDefinitions | None = None, now: datetime | None = None,
           division: str | None = None, category: str | None = None) -> tuple[dict[Any, int], dict[Any, Rates]]:
-    """Volume (as ``counts``) and the five rates (as ``rates``) per group, from one pass over the
-    incidents in any of the period's windows: each figure sums only the rows of its own window."""
+    """Volume (as ``counts``) and the five rates (as ``rates``) per group, one statement per window:
+    the incidents reported in the period give the volume and the survey marks together.
+
+    One statement per window, not one over their union: each walks its own index range and its
+    figures need no per-row test of which window the row is in (measured: the union's OR of
+    ranges and ten conditional sums cost more than the three plain ranges)."""
     w = _window(frm, to, now, definitions, division, category)
     dialect = engine.dialect.name
     volume: dict[Any, int] = {}
@@ -231,13 +235,13 @@ def tally(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None
 
     by_orders = w.defs.survey_of == "work_order"
     with session_factory(engine)() as session:
-        for g, n, ack, ack_n, closed, on_time, due_n, sat, res, rated in session.execute(
-                _tally_stmt(w, by, dialect, survey=not by_orders)):
-            if n:
-                volume[_key(by, g)] = int(n)
-            put(g, "response", ack, ack_n)
-            put(g, "closure", closed, due_n)
-            put(g, "on_time_closure", on_time, due_n)
+        for g, acknowledged, total in session.execute(_response_stmt(w, by, dialect)):
+            put(g, "response", acknowledged, total)
+        for g, closed, on_time, total in session.execute(_closure_stmt(w, by, dialect)):
+            put(g, "closure", closed, total)
+            put(g, "on_time_closure", on_time, total)
+        for g, n, sat, res, rated in session.execute(_reported_stmt(w, by, dialect, survey=not by_orders)):
+            volume[_key(by, g)] = int(n)
             put(g, "satisfaction", sat, rated)
             put(g, "resolution", res, rated)
         if by_orders:
@@ -247,35 +251,41 @@ def tally(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None
     return volume, out
 
 
-def _tally_stmt(w: _Window, by: GroupBy | None, dialect: str, survey: bool) -> Any:
-    d = w.defs
+def _clock_stmt(w: _Window, by: GroupBy | None, dialect: str, due_col: Any, fallback: timedelta | None,
+                met: Any, extra: list[Any]) -> Any:
+    """Incidents whose deadline (``due_col``, else reported + ``fallback``) fell in the window."""
     group = _group(by, dialect).label("g")
-    reported = and_(_I.reported_at >= w.frm, _I.reported_at < w.to)
-    ack_window, acknowledged = _clock(w, dialect, _I.acknowledge_due, timedelta(minutes=d.acknowledge_minutes),
-                                      _I.acknowledged_at)
-    stamp = getattr(_I, d.closed_stamp)
-    due_window, closed_on_time = _clock(w, dialect, _I.resolve_due,
-                                        timedelta(hours=d.resolve_hours) if d.resolve_hours else None, stamp)
-    rated = and_(reported, _I.satisfaction.in_(d.rated)) if survey else false()
-    return (select(group, _hits(reported), _hits(and_(ack_window, acknowledged)), _hits(ack_window),
-                   _hits(and_(due_window, stamp.is_not(None), stamp < w.end)),
-                   _hits(and_(due_window, closed_on_time)), _hits(due_window),
-                   _hits(and_(rated, _I.satisfaction.in_(d.satisfied_marks()))),
-                   _hits(and_(rated, _I.satisfaction.in_(d.resolved))), _hits(rated))
-            .where(or_(reported, ack_window, due_window), *_counted(w)).group_by(group))
-
-
-def _clock(w: _Window, dialect: str, due_col: Any, fallback: timedelta | None,
-           met: Any) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Whether an incident's deadline (``due_col``, else reported + ``fallback``) fell in the
-    window, and whether ``met`` came by that deadline."""
     in_window = [and_(due_col.is_not(None), due_col >= w.frm, due_col < w.end)]
     on_time = [and_(due_col.is_not(None), met <= due_col)]
     if fallback is not None:
         in_window.append(and_(due_col.is_(None), _I.reported_at >= w.frm - fallback,
                               _I.reported_at < w.end - fallback))
         on_time.append(and_(due_col.is_(None), _seconds(dialect, met, _I.reported_at) <= fallback.total_seconds()))
-    return or_(*in_window), and_(met.is_not(None), or_(*on_time))
+    met_in_time = and_(met.is_not(None), or_(*on_time))
+    return (select(group, *extra, _hits(met_in_time), func.count())
+            .where(or_(*in_window), *_counted(w)).group_by(group))
+
+
+def _response_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
+    fallback = timedelta(minutes=w.defs.acknowledge_minutes)
+    return _clock_stmt(w, by, dialect, _I.acknowledge_due, fallback, _I.acknowledged_at, [])
+
+
+def _closure_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
+    stamp = getattr(_I, w.defs.closed_stamp)
+    fallback = timedelta(hours=w.defs.resolve_hours) if w.defs.resolve_hours else None
+    closed = _hits(and_(stamp.is_not(None), stamp < w.end))
+    return _clock_stmt(w, by, dialect, _I.resolve_due, fallback, stamp, [closed])
+
+
+def _reported_stmt(w: _Window, by: GroupBy | None, dialect: str, survey: bool) -> Any:
+    """Incidents reported in the period: their number and (``survey``) their survey marks."""
+    d = w.defs
+    group = _group(by, dialect).label("g")
+    rated = _I.satisfaction.in_(d.rated) if survey else false()
+    return (select(group, func.count(), _hits(and_(rated, _I.satisfaction.in_(d.satisfied_marks()))),
+                   _hits(and_(rated, _I.satisfaction.in_(d.resolved))), _hits(rated))
+            .where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w)).group_by(group))
 
 
 def _survey_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:

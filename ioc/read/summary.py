@@ -144,8 +144,8 @@ def headline(engine: Engine, period: Period, compare: Compare, division: str | N
 
 def _figures(engine: Engine, period: Period, division: str | None, defs: kpi.KpiDefinitions | None,
              now: datetime | None) -> dict[str, tuple[Any, float | None, int, int]]:
-    volume = sum(n for _, n in kpi.counts(engine, period.frm, period.to, None, defs, division))
-    rates = kpi.rates(engine, period.frm, period.to, None, defs, now, division).get(kpi.ALL, kpi.Rates())
+    counted, by_all = kpi.tally(engine, period.frm, period.to, None, defs, now, division)
+    volume, rates = counted.get(kpi.ALL, 0), by_all.get(kpi.ALL, kpi.Rates())
     stats = kpi.intervals(engine, period.frm, period.to, None, defs, division).get(kpi.ALL, {})
     response = stats.get("response", kpi.Stat(0, None, None))
     figures: dict[str, tuple[Any, float | None, int, int]] = {"volume": ("count", float(volume), volume, volume)}
@@ -194,10 +194,9 @@ def by_group(engine: Engine, period: Period, by: kpi.GroupBy, metric: str = "res
     """Every group with its volume and ``metric``: ranked ones best first, then the unranked."""
     if metric not in RATE_METRICS:
         raise UserError(f"unknown metric {metric!r}: use one of {', '.join(RATE_METRICS)}")
-    volume = dict(kpi.counts(engine, period.frm, period.to, by, definitions, division))
+    volume, all_rates = kpi.tally(engine, period.frm, period.to, by, definitions, now, division)
     name = metric.removesuffix("_rate")
-    all_rates = kpi.rates(engine, period.frm, period.to, by, definitions, now, division)
-    ranked = kpi.ranking(engine, period.frm, period.to, by, metric, min_sample, definitions, now, division)
+    ranked = kpi.rank_rates(all_rates, metric, min_sample)
     rows = [GroupRow(r.group, volume.get(r.group, 0), r.value, r.sample, i + 1) for i, r in enumerate(ranked)]
     placed = {r.group for r in ranked}
     rest = []

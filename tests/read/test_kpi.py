@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ioc.errors import UserError
-from ioc.read.kpi import INTERVALS, KpiDefinitions, counts, export_rows, intervals, ranking, rates
+from ioc.read.kpi import INTERVALS, KpiDefinitions, counts, export_rows, intervals, ranking, rates, tally
 from ioc.store import models
 from ioc.store.db import transaction
 from ioc.store.packload import load_pack_into_store
@@ -236,6 +236,32 @@ def test_rates_match_the_definitions(data, by):
     assert as_table(rates(engine, FRM, TO, by=by, now=LATER)) == expected_rates(specs, by, LATER, defs)
 
 
+@pytest.mark.parametrize("defs", [KpiDefinitions(), KpiDefinitions(acknowledge_minutes=10, resolve_hours=3,
+                                                                 count_basically_satisfied=False)])
+@pytest.mark.parametrize("by", [None, "category", "channel", "division", "org"])
+def test_tally_is_the_counts_and_the_rates_in_one_read(data, by, defs):
+    engine, specs = data
+    volume, by_rates = tally(engine, FRM, TO, by, defs, now=LATER)
+    assert volume == dict(Counter(key_of(s, by) for s in in_period(specs)))
+    assert as_table(by_rates) == expected_rates(specs, by, LATER, defs)
+    assert set(by_rates) == set(rates(engine, FRM, TO, by, defs, now=LATER))
+
+
+def test_tally_follows_a_write_made_after_a_read(data):
+    engine, specs = data
+    tally(engine, FRM, TO, "division", now=LATER)
+    target = next(s for s in in_period(specs) if s.satisfaction != "unresolved" and s.closed_at is None)
+    number = specs.index(target)
+    when = target.reported_at + timedelta(hours=1)
+    with transaction(engine) as s:
+        row = s.query(models.Incident).filter_by(source="kpi", external_id=str(number)).one()
+        row.satisfaction, row.closed_at = "unresolved", when
+    target.satisfaction, target.closed_at = "unresolved", when
+    volume, by_rates = tally(engine, FRM, TO, "division", now=LATER)
+    assert as_table(by_rates) == expected_rates(specs, "division", LATER, KpiDefinitions())
+    assert volume == dict(Counter(s.division for s in in_period(specs)))
+
+
 def test_configured_definitions_change_the_figures(data):
     engine, specs = data
     defs = KpiDefinitions(acknowledge_minutes=10, resolve_hours=3, count_basically_satisfied=False,
@@ -264,7 +290,8 @@ def test_survey_of_work_orders(engine, tmp_path: Path):
                 s.add(models.WorkOrder(incident_id=1, org_code=org, created_at=FRM + timedelta(hours=1),
                                        satisfaction=m))
         s.add(models.WorkOrder(incident_id=1, org_code="OFF-T02", created_at=TO, satisfaction="satisfied"))
-    got = rates(engine, FRM, TO, by="org", definitions=KpiDefinitions(survey_of="work_order"), now=LATER)
+    volume, got = tally(engine, FRM, TO, by="org", definitions=KpiDefinitions(survey_of="work_order"), now=LATER)
+    assert volume == {"OFF-T01": 1}
     assert (got["OFF-T01"].satisfaction.hits, got["OFF-T01"].satisfaction.total) == (2, 3)
     assert (got["OFF-T01"].resolution.hits, got["OFF-T01"].resolution.total) == (2, 3)
     assert (got["OFF-T02"].satisfaction.hits, got["OFF-T02"].resolution.hits, got["OFF-T02"].resolution.total) == (

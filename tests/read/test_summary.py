@@ -83,6 +83,31 @@ def test_divisions_under_the_minimum_sample_are_listed_but_not_ranked(engine, pa
     assert rows[1].value == pytest.approx(2 / 3)
 
 
+def test_by_group_is_the_volume_and_the_ranking_of_the_rates(engine, pack):
+    for i, (division, mark) in enumerate([("T01", "satisfied"), ("T01", "unresolved"), ("T02", "satisfied"),
+                                          ("T02", "dissatisfied"), ("T02", None), ("T03", "unresolved")]):
+        solved(engine, pack, at(DAY, 8 + i), division=division, mark=mark, acknowledged_at=at(DAY, 8 + i, 5))
+    period = summary.Period(DAY, DAY, CITY)
+    for metric in summary.RATE_METRICS:
+        rows = summary.by_group(engine, period, "division", metric, min_sample=2, now=LATER)
+        ranked = kpi.ranking(engine, period.frm, period.to, "division", metric, 2, now=LATER)
+        volume = dict(kpi.counts(engine, period.frm, period.to, "division"))
+        assert [(r.group, r.value, r.sample) for r in rows if r.rank] == [(r.group, r.value, r.sample) for r in ranked]
+        assert {r.group: r.incidents for r in rows} == volume
+
+
+def test_by_group_follows_a_write_made_after_a_read(engine, pack):
+    ids = [solved(engine, pack, at(DAY, 8 + i), division="T02") for i in range(3)]
+    period = summary.Period(DAY, DAY, CITY)
+    (before,) = summary.by_group(engine, period, "division", "resolution_rate", min_sample=1, now=LATER)
+    with transaction(engine) as s:
+        s.get(models.Incident, ids[0]).satisfaction = "unresolved"
+    solved(engine, pack, at(DAY, 12), division="T02")
+    (after,) = summary.by_group(engine, period, "division", "resolution_rate", min_sample=1, now=LATER)
+    assert (before.value, before.incidents) == (1.0, 3)
+    assert (after.value, after.sample, after.incidents) == (pytest.approx(3 / 4), 4, 4)
+
+
 def test_a_division_scope_counts_only_that_division(engine, pack):
     solved(engine, pack, at(DAY, 9), division="T01", grid_code="T01-0001")
     solved(engine, pack, at(DAY, 10), division="T01", grid_code="T01-0001")

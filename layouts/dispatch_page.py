@@ -10,6 +10,7 @@ recommendations are drawn again without that unit.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -128,15 +129,28 @@ def refresh(_tick, _done, selected, lang, seen):
 
 
 def _queue_items(queue: list[dict[str, Any]], selected: int | None, lang: str):
-    items = [html.Button(id={"type": "dc-pick", "id": q["id"]}, n_clicks=0,
-                         className="dc-item" + (" dc-item-selected" if q["id"] == selected else ""),
-                         children=[html.Div([chips.priority(q["priority"]), html.Span(f"#{q['id']}"),
-                                             chips.sla_chip(q["sla"], lang)], className="dc-item-top"),
-                                   html.Div(f"{chips.category(q['category'], lang)} · {q['title']}",
-                                            className="dc-item-title"),
-                                   html.Div(q["address"], className="dc-item-address")])
+    items = [shared.part(("dc-item", _shown(q), q["id"] == selected, lang), lambda q=q: _queue_item(q, selected, lang))
              for q in queue]
     return items or html.P(t("dc.queue_empty", lang), className="note")
+
+
+def _queue_item(q: dict[str, Any], selected: int | None, lang: str) -> html.Button:
+    return html.Button(id={"type": "dc-pick", "id": q["id"]}, n_clicks=0,
+                       className="dc-item" + (" dc-item-selected" if q["id"] == selected else ""),
+                       children=[html.Div([chips.priority(q["priority"]), html.Span(f"#{q['id']}"),
+                                           chips.sla_chip(q["sla"], lang)], className="dc-item-top"),
+                                 html.Div(f"{chips.category(q['category'], lang)} · {q['title']}",
+                                          className="dc-item-title"),
+                                 html.Div(q["address"], className="dc-item-address")])
+
+
+def _shown(row: dict[str, Any], leave_out: tuple[str, ...] = ()) -> str:
+    """A row's values as a key for its drawn part (layouts.shared.part)."""
+    return json.dumps({k: v for k, v in row.items() if k not in leave_out}, sort_keys=True, default=str)
+
+
+def _minutes(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0f}"
 
 
 def _unit_board(units: list[dict[str, Any]], lang: str, acts: bool) -> list:
@@ -152,8 +166,15 @@ def _unit_board(units: list[dict[str, Any]], lang: str, acts: bool) -> list:
         summary = html.Summary([html.Strong(name), " ",
                                 *[html.Span(f"{s} {n}", className=f"unit-count unit-{s}") for s, n in counts.items()]])
         groups.append(html.Details(className="unit-group", children=[summary, html.Table(
-            className="grid-table", children=html.Tbody([_unit_row(u, lang, acts) for u in rows]))]))
+            className="grid-table", children=html.Tbody([_unit_row_part(u, lang, acts) for u in rows]))]))
     return groups
+
+
+def _unit_row_part(u: dict[str, Any], lang: str, acts: bool):
+    """The row as drawn before while what it shows is the same (its minutes as shown, not as read)."""
+    key = (_shown(u, ("lon", "lat", "in_status_min", "position_age_min")), _minutes(u["in_status_min"]),
+           _minutes(u["position_age_min"]), lang, acts)
+    return shared.part(("dc-unit-row", key), lambda: _unit_row(u, lang, acts))
 
 
 def _unit_row(u: dict[str, Any], lang: str, acts: bool) -> html.Tr:
@@ -178,10 +199,15 @@ def _unit_row(u: dict[str, Any], lang: str, acts: bool) -> html.Tr:
 
 def _unit_markers(units: list[dict[str, Any]]) -> list:
     placed = [u for u in units if u["lat"] is not None and u["lon"] is not None]
-    return [dl.CircleMarker(center=[lat, lon], radius=4, weight=1, color="#0b1220",
-                            fillColor=UNIT_COLOURS.get(u["status"], "#5ec8ff"), fillOpacity=0.5 if u["stale"] else 1,
-                            children=dl.Tooltip(f"{u['call_sign']} · {u['status']}"))
+    return [shared.part(("dc-marker", u["call_sign"], u["status"], u["stale"], lon, lat),
+                        lambda u=u, lon=lon, lat=lat: _unit_marker(u, lon, lat))
             for u, (lon, lat) in zip(placed, chips.on_tiles([(u["lon"], u["lat"]) for u in placed]), strict=True)]
+
+
+def _unit_marker(u: dict[str, Any], lon: float, lat: float) -> dl.CircleMarker:
+    return dl.CircleMarker(center=[lat, lon], radius=4, weight=1, color="#0b1220",
+                           fillColor=UNIT_COLOURS.get(u["status"], "#5ec8ff"), fillOpacity=0.5 if u["stale"] else 1,
+                           children=dl.Tooltip(f"{u['call_sign']} · {u['status']}"))
 
 
 def pick(_picks, _next, _prev, selected, ids):

@@ -26,6 +26,9 @@ SIZE = 512
 TTL_S = 5.0
 FRESH_S = 2.0  # how much later than at once a screen on a timer may see a change
 _KEY = "ioc-shared"
+_PARTS_KEY = "ioc-shared-parts"
+PARTS_SIZE = 8192
+PARTS_TTL_S = 600.0
 
 
 class Shared:
@@ -99,6 +102,15 @@ class Frozen:
         raw = to_json_plotly(value)
         self.fragment = orjson.Fragment(raw)
         self.digest = hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def part(key: Hashable, build: Callable[[], Any]) -> orjson.Fragment:
+    """A piece of a larger output (a row, a marker) serialised once for as long as ``key``, which
+    must name everything it shows, stays the same: a redraw re-serialises only what changed."""
+    memo = current_app.extensions.get(_PARTS_KEY)
+    if memo is None:
+        memo = current_app.extensions.setdefault(_PARTS_KEY, Shared(PARTS_SIZE, PARTS_TTL_S))
+    return memo.get(key, lambda: Frozen(build()).fragment)
 
 
 def versions_key(versions: dict[str, int], topics: set[str] | tuple[str, ...] | None = None) -> tuple:

@@ -397,6 +397,9 @@ def run_load(clients: int = 20, seconds: float = 60, surge: float = 10.0, pg: st
         say("starting the simulator, the worker and gunicorn")
         stack = start_stack(folder, store_url, surge)
         _add_users(store_url)
+        # The surge is what the screens are measured under: start the clock once it is landing.
+        wait_until(lambda: sum(f["fetched"] for f in feed_totals(store_url).values()) > 0, 300,
+                   "the worker's first records", stack)
         base = f"http://127.0.0.1:{stack.web_port}"
         callbacks = Callbacks(httpx.get(f"{base}/_dash-dependencies", timeout=30).json())
         sampler = MemorySampler({"web": stack.procs["web"].pid, "worker": stack.procs["worker"].pid})

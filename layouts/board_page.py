@@ -21,9 +21,9 @@ from dash import Input, Output, State, dcc, html
 from ioc.chain import saved_views
 from ioc.errors import ActionRefused, UserError
 from ioc.i18n import t
-from ioc.read import board, incident_view
+from ioc.read import board, citymap, incident_view
 from ioc.records import CATEGORIES, INCIDENT_STATUSES, PRIORITIES
-from layouts import chips, context
+from layouts import chips, context, shared
 from layouts.context import current
 
 BLOCK = 100
@@ -208,13 +208,22 @@ def get_rows(request: dict[str, Any] | None, query: dict[str, Any] | None, curso
     cursor, at = _cursor_for(rt, filters, sort, known, start)
     if at < start:  # the walk ran out of rows before reaching the block asked for
         return {"rowData": [], "rowCount": at}, dash.no_update
-    got = board.page(rt.engine, filters, sort, cursor, limit, pack=rt.pack)
-    response: dict[str, Any] = {"rowData": [_grid_row(r, lang) for r in got.rows]}
-    if got.cursor is None:
-        response["rowCount"] = start + len(got.rows)
+    # Every board of this process asking for the same block shares one reading (layouts.shared).
+    counter = citymap.live_versions(rt.engine)["incident"]
+    params = (sig, start, limit, json.dumps(cursor, sort_keys=True, default=str), lang)
+    rows, n, next_cursor = shared.once("board-rows", counter, params, lambda: _block(rt, filters, sort, cursor, limit, lang),
+                                    shared.FRESH_S)
+    response: dict[str, Any] = {"rowData": rows}
+    if next_cursor is None:
+        response["rowCount"] = start + n
     else:
-        known = {**known, str(start + limit): got.cursor}
+        known = {**known, str(start + limit): next_cursor}
     return response, {"sig": sig, "boundaries": known}
+
+
+def _block(rt, filters, sort, cursor, limit: int, lang: str):
+    got = board.page(rt.engine, filters, sort, cursor, limit, pack=rt.pack)
+    return shared.Frozen([_grid_row(r, lang) for r in got.rows]).fragment, len(got.rows), got.cursor
 
 
 def _cursor_for(rt, filters, sort, known: dict[str, Any], start: int) -> tuple[Any, int]:

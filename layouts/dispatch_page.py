@@ -10,18 +10,20 @@ recommendations are drawn again without that unit.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import dash
 import dash_leaflet as dl
-from dash import ALL, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from ioc.chain import dispatch
 from ioc.errors import ActionRefused, NotFound, UserError
 from ioc.i18n import t
-from ioc.read import console, incident_view
-from layouts import chips, context
+from ioc.read import citymap, console, incident_view
+from layouts import chips, context, shared
 from layouts.context import current
 from layouts.incident_page import may
 
@@ -41,6 +43,7 @@ def layout(lang: str = "zh-CN", incident: str = "", **_query: str) -> html.Div:
         dcc.Store(id="dc-pending"),
         dcc.Store(id="dc-done", data=0),
         dcc.Store(id="dc-recs-data"),
+        dcc.Store(id="dc-seen"),
         dcc.Interval(id="dc-tick", interval=REFRESH_MS),
         html.Section(className="dc-queue", children=[
             html.H3(t("dc.queue", lang)),
@@ -91,31 +94,69 @@ def _controls(lang: str) -> list:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def refresh(_tick, _done, selected, lang):
-    """The queue, the unit board and the units on the map (every tick, and after each action)."""
+def refresh(_tick, _done, selected, lang, seen):
+    """The queue, the unit board and the units on the map (every tick, and after each action).
+
+    Read and drawn once per version of the incident and unit counters for every console this
+    process serves (layouts.shared); each output is sent only when it differs from what this
+    console holds (``dc-seen``: the digests of what it was sent last).
+    """
     rt, actor = current(), context.actor()
-    queue = console.queue(rt.engine, pack=rt.pack)
-    units = console.unit_board(rt.engine)
+    counters = citymap.live_versions(rt.engine)
+    # The timer may take a reading a second old; this console's own action never does.
+    fresh = 0.0 if ctx.triggered_id == "dc-done" else shared.FRESH_S
+    q_at, queue = shared.once("dc-queue-reads", counters["incident"], (), lambda: (
+        counters["incident"], console.queue(rt.engine, pack=rt.pack)), fresh)
+    u_at, units = shared.once("dc-unit-reads", counters["unit"], (), lambda: (
+        counters["unit"], console.unit_board(rt.engine)), fresh)
     ids = [q["id"] for q in queue]
     if selected is None and ids:
         selected = ids[0]
-    items = [html.Button(id={"type": "dc-pick", "id": q["id"]}, n_clicks=0,
-                         className="dc-item" + (" dc-item-selected" if q["id"] == selected else ""),
-                         children=[html.Div([chips.priority(q["priority"]), html.Span(f"#{q['id']}"),
-                                             chips.sla_chip(q["sla"], lang)], className="dc-item-top"),
-                                   html.Div(f"{chips.category(q['category'], lang)} · {q['title']}",
-                                            className="dc-item-title"),
-                                   html.Div(q["address"], className="dc-item-address")])
+    acts = may(actor, "unit.status")
+    drawn = {
+        "queue": shared.once("dc-queue", q_at, (selected, lang),
+                             lambda: shared.Frozen(_queue_items(queue, selected, lang))),
+        "ids": shared.Frozen(ids),
+        "selected": shared.Frozen(selected),
+        "board": shared.once("dc-board", u_at, (lang, acts), lambda: shared.Frozen(_unit_board(units, lang, acts))),
+        "markers": shared.once("dc-markers", u_at, (), lambda: shared.Frozen(_unit_markers(units))),
+    }
+    seen = seen or {}
+    if all(seen.get(name) == f.digest for name, f in drawn.items()):
+        raise PreventUpdate  # nothing new: an empty answer (204)
+    out = [dash.no_update if seen.get(name) == f.digest else f.fragment for name, f in drawn.items()]
+    return (*out, {name: f.digest for name, f in drawn.items()})
+
+
+def _queue_items(queue: list[dict[str, Any]], selected: int | None, lang: str):
+    items = [shared.part(("dc-item", _shown(q), q["id"] == selected, lang), lambda q=q: _queue_item(q, selected, lang))
              for q in queue]
-    listing = items or html.P(t("dc.queue_empty", lang), className="note")
-    return listing, ids, selected, _unit_board(units, lang, actor), _unit_markers(units)
+    return items or html.P(t("dc.queue_empty", lang), className="note")
 
 
-def _unit_board(units: list[dict[str, Any]], lang: str, actor) -> list:
+def _queue_item(q: dict[str, Any], selected: int | None, lang: str) -> html.Button:
+    return html.Button(id={"type": "dc-pick", "id": q["id"]}, n_clicks=0,
+                       className="dc-item" + (" dc-item-selected" if q["id"] == selected else ""),
+                       children=[html.Div([chips.priority(q["priority"]), html.Span(f"#{q['id']}"),
+                                           chips.sla_chip(q["sla"], lang)], className="dc-item-top"),
+                                 html.Div(f"{chips.category(q['category'], lang)} · {q['title']}",
+                                          className="dc-item-title"),
+                                 html.Div(q["address"], className="dc-item-address")])
+
+
+def _shown(row: dict[str, Any], leave_out: tuple[str, ...] = ()) -> str:
+    """A row's values as a key for its drawn part (layouts.shared.part)."""
+    return json.dumps({k: v for k, v in row.items() if k not in leave_out}, sort_keys=True, default=str)
+
+
+def _minutes(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0f}"
+
+
+def _unit_board(units: list[dict[str, Any]], lang: str, acts: bool) -> list:
     by_org: dict[str, list[dict[str, Any]]] = {}
     for u in units:
         by_org.setdefault(u["org"], []).append(u)
-    acts = may(actor, "unit.status")
     groups = []
     for org, rows in by_org.items():
         counts: dict[str, int] = {}
@@ -125,8 +166,15 @@ def _unit_board(units: list[dict[str, Any]], lang: str, actor) -> list:
         summary = html.Summary([html.Strong(name), " ",
                                 *[html.Span(f"{s} {n}", className=f"unit-count unit-{s}") for s, n in counts.items()]])
         groups.append(html.Details(className="unit-group", children=[summary, html.Table(
-            className="grid-table", children=html.Tbody([_unit_row(u, lang, acts) for u in rows]))]))
+            className="grid-table", children=html.Tbody([_unit_row_part(u, lang, acts) for u in rows]))]))
     return groups
+
+
+def _unit_row_part(u: dict[str, Any], lang: str, acts: bool):
+    """The row as drawn before while what it shows is the same (its minutes as shown, not as read)."""
+    key = (_shown(u, ("lon", "lat", "in_status_min", "position_age_min")), _minutes(u["in_status_min"]),
+           _minutes(u["position_age_min"]), lang, acts)
+    return shared.part(("dc-unit-row", key), lambda: _unit_row(u, lang, acts))
 
 
 def _unit_row(u: dict[str, Any], lang: str, acts: bool) -> html.Tr:
@@ -151,10 +199,15 @@ def _unit_row(u: dict[str, Any], lang: str, acts: bool) -> html.Tr:
 
 def _unit_markers(units: list[dict[str, Any]]) -> list:
     placed = [u for u in units if u["lat"] is not None and u["lon"] is not None]
-    return [dl.CircleMarker(center=[lat, lon], radius=4, weight=1, color="#0b1220",
-                            fillColor=UNIT_COLOURS.get(u["status"], "#5ec8ff"), fillOpacity=0.5 if u["stale"] else 1,
-                            children=dl.Tooltip(f"{u['call_sign']} · {u['status']}"))
+    return [shared.part(("dc-marker", u["call_sign"], u["status"], u["stale"], lon, lat),
+                        lambda u=u, lon=lon, lat=lat: _unit_marker(u, lon, lat))
             for u, (lon, lat) in zip(placed, chips.on_tiles([(u["lon"], u["lat"]) for u in placed]), strict=True)]
+
+
+def _unit_marker(u: dict[str, Any], lon: float, lat: float) -> dl.CircleMarker:
+    return dl.CircleMarker(center=[lat, lon], radius=4, weight=1, color="#0b1220",
+                           fillColor=UNIT_COLOURS.get(u["status"], "#5ec8ff"), fillOpacity=0.5 if u["stale"] else 1,
+                           children=dl.Tooltip(f"{u['call_sign']} · {u['status']}"))
 
 
 def pick(_picks, _next, _prev, selected, ids):
@@ -275,8 +328,9 @@ def register(app: dash.Dash) -> None:
     app.callback(
         Output("dc-queue-list", "children"), Output("dc-queue-ids", "data"), Output("dc-selected", "data"),
         Output("dc-unit-board", "children"), Output("dc-map-units", "children"),
+        Output("dc-seen", "data"),
         Input("dc-tick", "n_intervals"), Input("dc-done", "data"), State("dc-selected", "data"),
-        State("lang", "data"),
+        State("lang", "data"), State("dc-seen", "data"),
     )(refresh)
     app.callback(
         Output("dc-selected", "data", allow_duplicate=True),

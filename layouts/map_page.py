@@ -7,15 +7,18 @@ the tile layer appears only when a tile URL is configured.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import dash
 import orjson
 import dash_leaflet as dl
+from dash.exceptions import PreventUpdate
 from dash import Input, Output, State, dcc, html
 
 from ioc.i18n import t
 from ioc.read import citymap
 from ioc.records import CATEGORIES
+from layouts import shared
 from layouts.context import current
 
 # Layer order and colours; the first few start switched on.
@@ -266,38 +269,81 @@ def refresh_live(_tick: int | None, seen: dict | None, hideout: dict):
     Incidents: the rows written since the last look (less an overlap for transactions that were
     still open then), and the ids that left the map; the browser merges them (ioc.map.mergeRows).
     Units and warning areas (a few hundred at most) come whole, and only when they changed.
+    Each piece is read once per counter version for every screen of this process (layouts.shared):
+    the look back starts at a SINCE_STEP boundary so screens that last looked at about the same
+    time share it (a few rows more, which the browser merges as the same rows).
     """
     rt = current()
     versions = citymap.live_versions(rt.engine)
     first = not seen or seen.get("layout")  # the page brought only the incident layer: all the rest is due
     if seen and versions == seen["v"] and not first:
-        return (dash.no_update,) * 5
-    now = datetime.now(timezone.utc)
+        raise PreventUpdate  # an empty answer (204), not five no_updates in a 200
     changed = list(versions) if first else [k for k, n in versions.items() if seen["v"].get(k) != n]
     crs = rt.settings.web.tile_crs
     delta = units = alerts = style = dash.no_update
+    now = datetime.now(timezone.utc)
+    # A piece may be a reading up to FRESH_S old: the screen is told the counter it was read at
+    # (``read``), so it asks again when that is not the latest.
+    read = dict(versions)
+
+    def piece(topic: str, params, compute):
+        got = shared.once(f"live-{topic}", versions[topic], params, compute, shared.FRESH_S)
+        if seen and got[0] < seen["v"].get(topic, -1):  # older than what this screen holds
+            got = shared.once(f"live-{topic}", versions[topic], params, compute)
+        read[topic] = got[0]
+        return got[1:]
+
     page_layer_current = bool(seen) and seen.get("layout") and versions.get("incident") == seen["v"].get("incident")
     if "incident" in changed and not page_layer_current:
-        if seen:  # the rows written since the last look, less an overlap for slow commits
-            since = datetime.fromisoformat(seen["at"]) - citymap.WRITE_OVERLAP
-            delta = {**citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now), "reset": False}
-        else:
-            delta = {**citymap.live_layer(rt.engine, origin(rt), _sources(rt), crs, now), "reset": True}
+        since = _since(seen)
+        now, delta = piece("incident", since, lambda: _incident_delta(rt, crs, since, versions["incident"]))
     if "unit" in changed:
-        units = citymap.unit_rows(rt.engine, origin(rt), crs)
+        units, = piece("unit", (), lambda: (
+            versions["unit"], shared.Frozen(citymap.unit_rows(rt.engine, origin(rt), crs)).fragment))
     if "alert" in changed:
-        alerts = citymap.alert_area_features(rt.engine, now)
-        alerts = citymap.for_display(alerts, crs) if crs != "wgs84" else alerts
-    stale = citymap.stale_sources(rt.engine, rt.feeds, now) if "feed" in changed else hideout.get("stale", [])
+        alerts, = piece("alert", (), lambda: (versions["alert"], shared.Frozen(_alerts(rt, crs)).fragment))
+    if "feed" in changed:
+        stale, = piece("feed", (), lambda: (versions["feed"], citymap.stale_sources(rt.engine, rt.feeds)))
+    else:
+        stale = hideout.get("stale", [])
     if stale != hideout.get("stale"):
         style = {**hideout, "stale": stale}
-    return delta, units, alerts, style, {"v": versions, "at": now.isoformat(), "changed": changed}
+    return delta, units, alerts, style, {"v": read, "at": now.isoformat(), "changed": changed}
+
+
+SINCE_STEP = 10  # seconds
+
+
+def _since(seen: dict | None) -> datetime | None:
+    if not seen:
+        return None
+    at = (datetime.fromisoformat(seen["at"]) - citymap.WRITE_OVERLAP).timestamp()
+    return datetime.fromtimestamp(at - at % SINCE_STEP, timezone.utc)
+
+
+def _incident_delta(rt, crs: str, since: datetime | None, counter: int) -> tuple[int, datetime, Any]:
+    """The rows written since ``since``, with the counter and the time they were read at: the
+    screen's next look starts from then."""
+    now = datetime.now(timezone.utc)
+    if since is None:  # the whole layer, from this process's kept copy
+        rows = citymap.live_layer(rt.engine, origin(rt), _sources(rt), crs, now)
+    else:
+        rows = citymap.incident_rows(rt.engine, origin(rt), _sources(rt), crs, since, now)
+    return counter, now, shared.Frozen({**rows, "reset": since is None}).fragment
+
+
+def _alerts(rt, crs: str) -> dict:
+    alerts = citymap.alert_area_features(rt.engine, datetime.now(timezone.utc))
+    return citymap.for_display(alerts, crs) if crs != "wgs84" else alerts
 
 
 def show_live_panel(version: dict | None, hideout: dict):
     if not version or not {"incident", "alert", "feed"} & set(version["changed"]):
         return dash.no_update
-    return _live_panel(citymap.live_summary(current().engine), hideout.get("lang", "zh-CN"))
+    lang = hideout.get("lang", "zh-CN")
+    counters = shared.versions_key(version["v"], ("incident", "alert", "feed"))
+    return shared.once("live-panel", counters, lang,
+                       lambda: shared.Frozen(_live_panel(citymap.live_summary(current().engine), lang))).fragment
 
 
 def _live_panel(summary: dict, lang: str) -> list:

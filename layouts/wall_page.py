@@ -25,7 +25,7 @@ from ioc.errors import NotFound
 from ioc.i18n import t
 from ioc.read import anomalies, lists, wall
 from ioc.records import CATEGORIES
-from layouts import context, map_page
+from layouts import context, map_page, shared
 from layouts.context import current
 
 log = logging.getLogger(__name__)
@@ -291,15 +291,23 @@ def refresh_panels(version: dict | None, category: str | None, lang_holder: dict
     now = datetime.now(timezone.utc)
     every = ctx.triggered_id == "wall-category"
     due = {name: every or bool(topics & changed) for name, topics in TOPICS.items()}
-    return (
-        _tiles(wall.tiles(rt.engine, tz, now, category), lang) if due["tiles"] else dash.no_update,
-        _trend_patch(wall.trend(rt.engine, now, category), tz) if due["trend"] else dash.no_update,
-        _busiest(wall.busiest_divisions(rt.engine, category=category), lang) if due["busiest"] else dash.no_update,
-        _ticker(wall.newest_urgent(rt.engine, TICKER_SIZE, category), lang, tz, anomalies.current(rt.engine, tz, now))
-        if due["ticker"] else dash.no_update,
-        _signal(wall.signal(rt.engine, now), lang) if due["signal"] else dash.no_update,
-        _feeds(wall.feeds(rt.engine, rt.feeds, now), lang) if due["feeds"] else dash.no_update,
-    )
+    draw = {
+        "tiles": lambda: _tiles(wall.tiles(rt.engine, tz, now, category), lang),
+        "trend": lambda: _trend_patch(wall.trend(rt.engine, now, category), tz),
+        "busiest": lambda: _busiest(wall.busiest_divisions(rt.engine, category=category), lang),
+        "ticker": lambda: _ticker(wall.newest_urgent(rt.engine, TICKER_SIZE, category), lang, tz,
+                                  anomalies.current(rt.engine, tz, now)),
+        "signal": lambda: _signal(wall.signal(rt.engine, now), lang),
+        "feeds": lambda: _feeds(wall.feeds(rt.engine, rt.feeds, now), lang),
+    }
+    # Drawn once per version of the panel's topics for every wall of this process (layouts.shared).
+    return tuple(shared.once(f"wall-{name}", shared.versions_key(version["v"], TOPICS[name]), (category, lang),
+                             lambda name=name: _frozen(draw[name]())) if due[name] else dash.no_update
+                 for name in TOPICS)
+
+
+def _frozen(drawn):
+    return drawn if isinstance(drawn, dash.Patch) else shared.Frozen(drawn).fragment
 
 
 def _trend_patch(data: dict, tz: str) -> dash.Patch:

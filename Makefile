@@ -17,9 +17,13 @@ setup: $(VENV)/.runtime
 	$(PY) -m ioc db upgrade
 	$(PY) -m ioc city load
 
+# Three pytest-xdist workers on two cores: the browser, server and database tests spend much of
+# their time waiting. worksteal: the long tests (browser, load, bench) do not pile up on one worker.
+TEST_WORKERS ?= 3
+
 test: $(VENV)/.dev browser
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.dev browser
 	$(PY) -m bench.run $(BENCH)

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any xdist worker starts: the secret kept in var/ exists, so no two processes (workers,
+    the CLI and servers they start) race to write different ones on a fresh checkout."""
+    if not hasattr(config, "workerinput"):
+        from ioc.runtime import secret_key
+
+        secret_key(Settings())
+
+
 def unavailable(reason: str) -> None:
     """Skip for a missing service, or fail when CI must run everything."""
     if IN_CI:
@@ -58,27 +68,50 @@ def pg_server() -> str:
     return url
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A throwaway database on the test server, dropped afterwards."""
+@contextmanager
+def throwaway_database(server: str, template: str | None = None) -> Iterator[str]:
+    """A new database on ``server`` (a copy of ``template`` if given), dropped afterwards."""
     name = f"ioc_test_{secrets.token_hex(4)}"
-    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
-        yield make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A throwaway empty database on the test server, dropped afterwards."""
+    with throwaway_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(pg_server: str) -> Iterator[str]:
+    """One migrated database per session (per xdist worker): each store test gets a copy of it,
+    which is much quicker than running every migration again."""
+    with throwaway_database(pg_server) as url:
+        eng = make_engine(url)
+        upgrade(eng)
+        eng.dispose()  # a template must have no connections while it is copied
+        yield make_url(url).database
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty store on each backend (the store suite runs on both)."""
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store with no rows on each backend (the store suite runs on both); the PostgreSQL one is
+    a copy of the migrated template, so the upgrade in ``engine`` finds nothing left to do."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("pg_url")
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    with throwaway_database(server, template=request.getfixturevalue("pg_migrated_template")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from ioc.city.geo import DivisionIndex, to_wgs84
 from ioc.city.pack import load_pack
 from ioc.config import GEODATA_DIR, FeedSettings
 from ioc.records import CATEGORIES, Reject
+from tests.conftest import unavailable
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2024, 7, 1, 8, 0, tzinfo=TZ)
@@ -464,7 +465,7 @@ def test_readings_are_published_over_mqtt(pack):
     try:
         socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
     except OSError:
-        pytest.skip("no MQTT broker on 127.0.0.1:1883")
+        unavailable("no MQTT broker on 127.0.0.1:1883")
     import paho.mqtt.client as mqtt
 
     received: queue.Queue = queue.Queue()

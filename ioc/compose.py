@@ -101,6 +101,23 @@ def schedule_anomalies(scheduler: BaseScheduler, runtime: Runtime) -> None:
     scheduler.add_job(scan, IntervalTrigger(minutes=ANOMALY_SCAN_MINUTES), id="anomalies", name="anomalies",
                       replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=300,
                       next_run_time=utcnow())
+    schedule_kpi_days(scheduler, runtime)  # the same worker; cli starts it through here
+
+
+def schedule_kpi_days(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    """Every minute, take the incidents written since into the KPI roll-up (``ioc.read.kpi_days``),
+    so the summary's read rarely has catch-up work; the first run builds it."""
+    from ioc.read import kpi_days
+
+    def catch_up() -> None:
+        try:
+            kpi_days.refresh(runtime.engine, runtime.pack.timezone)
+        except Exception:  # a failed refresh must not stop the worker; the next read catches up itself
+            log.exception("KPI roll-up refresh failed")
+
+    scheduler.add_job(catch_up, IntervalTrigger(minutes=1), id="kpi_days", name="kpi roll-up",
+                      replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=60,
+                      next_run_time=utcnow())
 
 
 DUTY_INTERVAL_S = 10

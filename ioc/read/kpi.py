@@ -235,12 +235,13 @@ def tally(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None
 
     by_orders = w.defs.survey_of == "work_order"
     with session_factory(engine)() as session:
-        for g, acknowledged, total in session.execute(_response_stmt(w, by, dialect)):
+        groups = [_group(by, dialect).label("g")]
+        for g, acknowledged, total in session.execute(_response_stmt(w, groups, dialect)):
             put(g, "response", acknowledged, total)
-        for g, closed, on_time, total in session.execute(_closure_stmt(w, by, dialect)):
+        for g, closed, on_time, total in session.execute(_closure_stmt(w, groups, dialect)):
             put(g, "closure", closed, total)
             put(g, "on_time_closure", on_time, total)
-        for g, n, sat, res, rated in session.execute(_reported_stmt(w, by, dialect, survey=not by_orders)):
+        for g, n, sat, res, rated in session.execute(_reported_stmt(w, groups, survey=not by_orders)):
             volume[_key(by, g)] = int(n)
             put(g, "satisfaction", sat, rated)
             put(g, "resolution", res, rated)
@@ -251,10 +252,10 @@ def tally(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None
     return volume, out
 
 
-def _clock_stmt(w: _Window, by: GroupBy | None, dialect: str, due_col: Any, fallback: timedelta | None,
+def _clock_stmt(w: _Window, groups: list[Any], dialect: str, due_col: Any, fallback: timedelta | None,
                 met: Any, extra: list[Any]) -> Any:
-    """Incidents whose deadline (``due_col``, else reported + ``fallback``) fell in the window."""
-    group = _group(by, dialect).label("g")
+    """Incidents whose deadline (``due_col``, else reported + ``fallback``) fell in the window,
+    per ``groups`` (labelled columns; ``ioc.read.kpi_days`` groups by division and category)."""
     in_window = [and_(due_col.is_not(None), due_col >= w.frm, due_col < w.end)]
     on_time = [and_(due_col.is_not(None), met <= due_col)]
     if fallback is not None:
@@ -262,30 +263,29 @@ def _clock_stmt(w: _Window, by: GroupBy | None, dialect: str, due_col: Any, fall
                               _I.reported_at < w.end - fallback))
         on_time.append(and_(due_col.is_(None), _seconds(dialect, met, _I.reported_at) <= fallback.total_seconds()))
     met_in_time = and_(met.is_not(None), or_(*on_time))
-    return (select(group, *extra, _hits(met_in_time), func.count())
-            .where(or_(*in_window), *_counted(w)).group_by(group))
+    return (select(*groups, *extra, _hits(met_in_time), func.count())
+            .where(or_(*in_window), *_counted(w)).group_by(*groups))
 
 
-def _response_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
+def _response_stmt(w: _Window, groups: list[Any], dialect: str) -> Any:
     fallback = timedelta(minutes=w.defs.acknowledge_minutes)
-    return _clock_stmt(w, by, dialect, _I.acknowledge_due, fallback, _I.acknowledged_at, [])
+    return _clock_stmt(w, groups, dialect, _I.acknowledge_due, fallback, _I.acknowledged_at, [])
 
 
-def _closure_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
+def _closure_stmt(w: _Window, groups: list[Any], dialect: str) -> Any:
     stamp = getattr(_I, w.defs.closed_stamp)
     fallback = timedelta(hours=w.defs.resolve_hours) if w.defs.resolve_hours else None
     closed = _hits(and_(stamp.is_not(None), stamp < w.end))
-    return _clock_stmt(w, by, dialect, _I.resolve_due, fallback, stamp, [closed])
+    return _clock_stmt(w, groups, dialect, _I.resolve_due, fallback, stamp, [closed])
 
 
-def _reported_stmt(w: _Window, by: GroupBy | None, dialect: str, survey: bool) -> Any:
+def _reported_stmt(w: _Window, groups: list[Any], survey: bool) -> Any:
     """Incidents reported in the period: their number and (``survey``) their survey marks."""
     d = w.defs
-    group = _group(by, dialect).label("g")
     rated = _I.satisfaction.in_(d.rated) if survey else false()
-    return (select(group, func.count(), _hits(and_(rated, _I.satisfaction.in_(d.satisfied_marks()))),
+    return (select(*groups, func.count(), _hits(and_(rated, _I.satisfaction.in_(d.satisfied_marks()))),
                    _hits(and_(rated, _I.satisfaction.in_(d.resolved))), _hits(rated))
-            .where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w)).group_by(group))
+            .where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w)).group_by(*groups))
 
 
 def _survey_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:

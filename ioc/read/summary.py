@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, case, func, select, true
 
 from ioc.errors import UserError
 from ioc.i18n import t
-from ioc.read import kpi
+from ioc.read import kpi, kpi_days
 from ioc.store import models
 from ioc.store.db import session_factory
 
@@ -144,7 +144,7 @@ def headline(engine: Engine, period: Period, compare: Compare, division: str | N
 
 def _figures(engine: Engine, period: Period, division: str | None, defs: kpi.KpiDefinitions | None,
              now: datetime | None) -> dict[str, tuple[Any, float | None, int, int]]:
-    counted, by_all = kpi.tally(engine, period.frm, period.to, None, defs, now, division)
+    counted, by_all = kpi_days.tally(engine, period.first, period.last, period.tz, None, defs, now, division)
     volume, rates = counted.get(kpi.ALL, 0), by_all.get(kpi.ALL, kpi.Rates())
     stats = kpi.intervals(engine, period.frm, period.to, None, defs, division).get(kpi.ALL, {})
     response = stats.get("response", kpi.Stat(0, None, None))
@@ -194,7 +194,8 @@ def by_group(engine: Engine, period: Period, by: kpi.GroupBy, metric: str = "res
     """Every group with its volume and ``metric``: ranked ones best first, then the unranked."""
     if metric not in RATE_METRICS:
         raise UserError(f"unknown metric {metric!r}: use one of {', '.join(RATE_METRICS)}")
-    volume, all_rates = kpi.tally(engine, period.frm, period.to, by, definitions, now, division)
+    volume, all_rates = kpi_days.tally(engine, period.first, period.last, period.tz, by, definitions, now,
+                                         division)
     name = metric.removesuffix("_rate")
     ranked = kpi.rank_rates(all_rates, metric, min_sample)
     rows = [GroupRow(r.group, volume.get(r.group, 0), r.value, r.sample, i + 1) for i, r in enumerate(ranked)]

@@ -7,12 +7,13 @@ events by incident, readings by sensor and time.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -557,6 +558,43 @@ class TriagePhrase(Base):
     corrected: Mapped[int] = mapped_column(Integer, default=0)
     corrected_to: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # value → times
     last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KpiDay(Base):
+    """Additive KPI partial sums of one city day × division × category (``ioc.read.kpi_days``),
+    per definitions ``fingerprint``. The resolve clocks due that day are split by the city day
+    their incident was closed (``closed_day``; NULL: not closed); the other measures sit on the
+    NULL row."""
+
+    __tablename__ = "kpi_day"
+    __table_args__ = (Index(None, "fingerprint", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(40))
+    closed_day: Mapped[date | None] = mapped_column(Date)
+    volume: Mapped[int] = mapped_column(Integer, default=0)             # reported that day
+    ack_total: Mapped[int] = mapped_column(Integer, default=0)          # acknowledge clocks due that day
+    ack_met: Mapped[int] = mapped_column(Integer, default=0)
+    resolve_total: Mapped[int] = mapped_column(Integer, default=0)      # resolve clocks due that day
+    resolve_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)              # survey marks of those reported
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KpiDayMark(Base):
+    """How far the roll-up of one definitions fingerprint is built: days ``built_from`` to
+    ``covered_to`` (excluded), incidents written before ``refreshed_at`` taken in."""
+
+    __tablename__ = "kpi_day_mark"
+
+    fingerprint: Mapped[str] = mapped_column(String(16), primary_key=True)
+    built_from: Mapped[date] = mapped_column(Date)
+    covered_to: Mapped[date] = mapped_column(Date)
+    refreshed_at: Mapped[datetime]
 
 
 # What changed since a screen last looked: incidents written after a time.

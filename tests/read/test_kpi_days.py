@@ -1,0 +1,131 @@
+"""The KPI roll-up gives exactly the figures of the incidents, on SQLite and PostgreSQL, as the
+incidents change under it."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from ioc.chain import sla
+from ioc.read import kpi, kpi_days, summary
+from ioc.store import models
+from ioc.store.db import transaction
+from ioc.store.models import utcnow
+
+CITY = ZoneInfo("Asia/Shanghai")
+DIVISIONS = ("T01", "T02", "T03", "T04")
+CATEGORIES = ("crime", "traffic", "noise")
+MARKS = (None, "satisfied", "basically_satisfied", "dissatisfied", "unresolved", "unreachable")
+
+
+def history(engine, pack, n=160, seed=7) -> list[int]:
+    """Incidents over the last 35 days: acknowledged, closed (some late, some today), rated, a few cancelled."""
+    rng, now, ids = random.Random(seed), utcnow(), []
+    with transaction(engine) as s:
+        for i in range(n):
+            reported = now - timedelta(days=rng.uniform(0, 35))
+            division = rng.choice(DIVISIONS)
+            incident = models.Incident(
+                source="test", external_id=f"h-{seed}-{i}", channel="12345", category=rng.choice(CATEGORIES),
+                priority=rng.choice(("P1", "P2", "P3")), status=rng.choice(("new", "closed", "closed", "cancelled")),
+                district_code=division, org_code=f"OFF-{division}", reported_at=reported,
+                satisfaction=rng.choice(MARKS), sources=[])
+            sla.apply_incident_clocks(s, incident, pack)
+            if rng.random() < 0.2:
+                incident.acknowledge_due = None  # the definitions' fallback clock
+            if rng.random() < 0.8:
+                incident.acknowledged_at = min(now, reported + timedelta(minutes=rng.uniform(1, 90)))
+            if rng.random() < 0.7:
+                incident.closed_at = min(now - timedelta(minutes=1), reported + timedelta(hours=rng.uniform(1, 200)))
+            s.add(incident)
+            s.flush()
+            ids.append(incident.id)
+    return ids
+
+
+def periods(now):
+    presets = [summary.period_for(p, CITY, now) for p in ("today", "yesterday", "last7", "last30")]
+    today = now.astimezone(CITY).date()
+    return [*presets, summary.Period(today - timedelta(days=20), today - timedelta(days=9), CITY)]
+
+
+def assert_same(engine, defs=None) -> None:
+    now = utcnow()
+    for p in periods(now):
+        for by in (None, "division", "category"):
+            for scope in ({}, {"division": "T02"}, {"category": "noise"}):
+                rolled = kpi_days.tally(engine, p.first, p.last, CITY, by, defs, **scope)
+                direct = kpi.tally(engine, p.frm, p.to, by, defs, **scope)
+                assert rolled == direct, (p, by, scope)
+
+
+def change(engine, incident_id, **values) -> None:
+    """As the chain writes an incident: the new values and updated_at."""
+    with transaction(engine) as s:
+        incident = s.get(models.Incident, incident_id)
+        for name, value in values.items():
+            setattr(incident, name, value)
+        incident.updated_at = utcnow()
+
+
+def old_ones(engine, ids, days=15, count=6) -> list[int]:
+    with transaction(engine) as s:
+        return list(s.scalars(select(models.Incident.id).where(
+            models.Incident.id.in_(ids), models.Incident.reported_at < utcnow() - timedelta(days=days))
+            .order_by(models.Incident.id).limit(count)))
+
+
+def test_the_roll_up_gives_the_figures_of_the_incidents_as_they_change(engine, pack):
+    ids = history(engine, pack)
+    assert_same(engine)
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(models.KpiDay)) > 0  # built, and read from
+
+    history(engine, pack, n=5, seed=8)  # new incidents, some on past days
+    assert_same(engine)
+
+    a, b, c, d, e, f = old_ones(engine, ids)
+    now = utcnow()
+    change(engine, a, acknowledged_at=now - timedelta(days=10), status="acknowledged")
+    assert_same(engine)
+    change(engine, b, closed_at=now - timedelta(hours=2), status="closed")
+    assert_same(engine)
+    change(engine, c, satisfaction="unresolved")
+    assert_same(engine)
+    change(engine, d, district_code="T03", org_code="OFF-T03", category="fire")
+    assert_same(engine)
+    change(engine, e, status="cancelled")
+    assert_same(engine)
+    with transaction(engine) as s:  # a deadline brought forward: the day it was due before is recomputed too
+        reported = s.get(models.Incident, f).reported_at
+    change(engine, f, resolve_due=reported + timedelta(hours=3), acknowledge_due=reported + timedelta(minutes=5))
+    assert_same(engine)
+
+
+def test_other_definitions_have_their_own_roll_up(engine, pack):
+    history(engine, pack, n=80)
+    assert_same(engine)
+    other = kpi.KpiDefinitions(acknowledge_minutes=10, resolve_hours=48, count_basically_satisfied=False,
+                               closed_stamp="resolved_at", excluded_statuses=["cancelled"])
+    assert kpi_days.fingerprint(other, CITY) != kpi_days.fingerprint(kpi.KpiDefinitions(), CITY)
+    assert_same(engine, other)
+    assert_same(engine)
+
+
+def test_the_summary_reads_the_same_figures_through_the_roll_up(engine, pack):
+    history(engine, pack, n=80)
+    now = utcnow()
+    last30 = summary.period_for("last30", CITY, now)
+    volume, rates = kpi.tally(engine, last30.frm, last30.to, "division")
+    rows = summary.by_group(engine, last30, "division", "resolution_rate", min_sample=3)
+    assert {r.group: (r.incidents, r.value, r.sample) for r in rows} == {
+        g: (volume.get(g, 0), rates.get(g, kpi.Rates()).resolution.value, rates.get(g, kpi.Rates()).resolution.total)
+        for g in set(volume) | set(rates)}
+    figures = {f.name: (f.value, f.hits, f.total) for f in summary.headline(engine, last30, "previous")}
+    everything = kpi.tally(engine, last30.frm, last30.to)[1][kpi.ALL]
+    assert figures["closure_rate"] == (everything.closure.value, everything.closure.hits, everything.closure.total)
+    assert figures["response_rate"] == (everything.response.value, everything.response.hits,
+                                        everything.response.total)

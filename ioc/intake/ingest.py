@@ -615,6 +615,8 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
     if not changed:
         report.unchanged += 1
         return
+    if "reported_at" in changed:
+        _reported_day_left(session, ctx, incident.reported_at)
     for name, value in changed.items():
         setattr(incident, name, value)
     if "priority" in changed or "category" in changed:
@@ -624,6 +626,15 @@ def _update_incident(session: Session, ctx: FeedContext, incident: models.Incide
     session.add(models.IncidentEvent(incident_id=incident.id, kind="updated", actor=f"feed:{ctx.name}",
                                      data={name: _jsonable(value) for name, value in changed.items()}))
     report.updated += 1
+
+
+def _reported_day_left(session: Session, ctx: FeedContext, was: datetime) -> None:
+    """An incident moved off the city day it was reported on: the KPI roll-up (ioc.read.kpi_days)
+    finds the days to recompute from the incidents' present report times, so the day it left is
+    marked as not covered any more, in this same transaction."""
+    day = was.astimezone(ctx.pack.timezone).date()
+    m = models.KpiDayMark
+    session.execute(update(m).where(m.covered_to > day).values(covered_to=day))
 
 
 def _update_new(row: dict[str, Any], values: dict[str, Any], clocks: sla.IncidentClocks,

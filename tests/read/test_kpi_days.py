@@ -3,14 +3,18 @@ incidents change under it."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from feeds.base import RawItem
 from ioc.chain import sla
+from ioc.intake.ingest import FeedContext, ingest_batch
 from ioc.read import kpi, kpi_days, summary
+from ioc.records import IncidentRecord
 from ioc.store import models
 from ioc.store.db import transaction
 from ioc.store.models import utcnow
@@ -129,3 +133,25 @@ def test_the_summary_reads_the_same_figures_through_the_roll_up(engine, pack):
     assert figures["closure_rate"] == (everything.closure.value, everything.closure.hits, everything.closure.total)
     assert figures["response_rate"] == (everything.response.value, everything.response.hits,
                                         everything.response.total)
+
+
+def test_a_report_time_a_feed_moves_to_a_later_day_leaves_no_day_stale(engine, pack):
+    """The roll-up finds the days to recompute from the incidents' present report times; the day
+    an incident left is marked by the ingest that moved it."""
+    history(engine, pack, n=40)
+    ctx = FeedContext.for_feed("cad", "police_cad", "wgs84", pack)
+    was = utcnow() - timedelta(days=12)
+
+    def send(reported_at) -> None:
+        record = {"external_id": "moved-1", "channel": "110", "category": "crime", "priority": "P2",
+                  "title": "斗殴", "reported_at": reported_at.isoformat()}
+        ingest_batch(engine, ctx, [RawItem("moved-1", json.dumps(record, ensure_ascii=False))],
+                     lambda item: [IncidentRecord(**json.loads(item.payload))])
+
+    send(was)
+    assert_same(engine)  # the roll-up now holds the incident on the day 12 days ago
+    with transaction(engine) as s:  # all that written well before that refresh, past its overlap
+        for incident in s.scalars(select(models.Incident)):
+            incident.updated_at -= timedelta(hours=1)
+    send(was + timedelta(days=6))
+    assert_same(engine)

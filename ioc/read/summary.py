@@ -256,7 +256,8 @@ class Lateness:
 
 def lateness(engine: Engine, period: Period, division: str | None = None,
              definitions: kpi.KpiDefinitions | None = None, now: datetime | None = None) -> Lateness:
-    rates = kpi.rates(engine, period.frm, period.to, None, definitions, now, division).get(kpi.ALL, kpi.Rates())
+    rates = kpi_days.tally(engine, period.first, period.last, period.tz, None, definitions, now,
+                           division)[1].get(kpi.ALL, kpi.Rates())
     s, wo = models.Supervision, models.WorkOrder
     direct, via_order = _I.__table__.alias("direct"), _I.__table__.alias("via_order")
     place = func.coalesce(direct.c.district_code, via_order.c.district_code)

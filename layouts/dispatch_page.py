@@ -164,7 +164,8 @@ def _unit_board(units: list[dict[str, Any]], lang: str, acts: bool) -> list:
             counts[u["status"]] = counts.get(u["status"], 0) + 1
         name = rows[0]["org_en"] if lang == "en" and rows[0]["org_en"] else rows[0]["org_zh"]
         summary = html.Summary([html.Strong(name), " ",
-                                *[html.Span(f"{s} {n}", className=f"unit-count unit-{s}") for s, n in counts.items()]])
+                                *[html.Span(f"{t(f'reason.unit.{s}', lang)} {n}", className=f"unit-count unit-{s}")
+                                  for s, n in counts.items()]])
         groups.append(html.Details(className="unit-group", children=[summary, html.Table(
             className="grid-table", children=html.Tbody([_unit_row_part(u, lang, acts) for u in rows]))]))
     return groups
@@ -187,7 +188,7 @@ def _unit_row(u: dict[str, Any], lang: str, acts: bool) -> html.Tr:
                  for s in dispatch.MANUAL_STATUSES if s != u["status"] and u["status"] not in dispatch.ACTIVE]
     in_status = "—" if u["in_status_min"] is None else f"{u['in_status_min']:.0f} {t('duty.minutes', lang)}"
     return html.Tr(className="unit-stale" if u["stale"] else None, children=[
-        html.Td(u["call_sign"]), html.Td(html.Span(u["status"], className=f"unit-status unit-{u['status']}")),
+        html.Td(u["call_sign"]), html.Td(html.Span(t(f"reason.unit.{u['status']}", lang), className=f"unit-status unit-{u['status']}")),
         html.Td(in_status),
         html.Td(t("dc.stale", lang) if u["stale"] else t("dc.fresh", lang, n=f"{u['position_age_min']:.0f}"),
                 className="unit-position"),

@@ -86,6 +86,9 @@ def test_a_new_p1_goes_out_in_three_keys_and_the_board_shows_its_unit(dash_duo, 
     open_page(dash_duo, "/dispatch", ".recs")
     dash_duo.wait_for_contains_text(".dc-item-selected", f"#{p1}")  # P1 first, though the P3 is older
     dash_duo.wait_for_contains_text(".dc-head", "持刀抢劫")
+    # the unit board counts statuses in the reader's words, not the CAD's codes
+    dash_duo.wait_for_contains_text(".unit-group", "可用 " if lang == "zh-CN" else "available ")
+    assert "AVAILABLE" not in dash_duo.find_element("#dc-unit-board").text
     body = dash_duo.find_element("body")
     body.send_keys("1")                                             # take the first recommendation
     dash_duo.wait_for_contains_text("#dc-confirm-text", nearest.call_sign)

@@ -15,8 +15,11 @@ from sqlalchemy.sql.dml import UpdateBase
 from ioc.store.models import ChangeCounter
 
 # table → topic; a topic is what one layer or panel of a live screen redraws from.
-WATCHED = {"incident": "incident", "unit": "unit", "alert": "alert", "feed_state": "feed"}
+WATCHED = {"incident": "incident", "unit": "unit", "alert": "alert", "feed_state": "feed",
+           "app_user": "account", "kiosk_link": "account"}
 TOPICS = tuple(dict.fromkeys(WATCHED.values()))
+# What live screens redraw from; "account" only tells the web processes to look a user up again.
+LIVE_TOPICS = ("incident", "unit", "alert", "feed")
 _BUMPED = "ioc_changes_bumped"
 
 
@@ -24,10 +27,11 @@ def install(engine: Engine) -> None:
     event.listen(engine, "after_execute", _after_execute)
 
 
-def versions(engine: Engine) -> dict[str, int]:
-    """The counter of every topic."""
+def versions(engine: Engine, topics: tuple[str, ...] = LIVE_TOPICS) -> dict[str, int]:
+    """The counter of each of ``topics`` (the live screens' unless told)."""
     with engine.connect() as conn:
-        return {topic: n for topic, n in conn.execute(select(ChangeCounter.topic, ChangeCounter.n))}
+        rows = conn.execute(select(ChangeCounter.topic, ChangeCounter.n).where(ChangeCounter.topic.in_(topics)))
+        return {topic: n for topic, n in rows}
 
 
 def _after_execute(conn: Connection, clause, *_args) -> None:  # noqa: ANN001 - SQLAlchemy event signature

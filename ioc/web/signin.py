@@ -26,6 +26,7 @@ from ioc.chain.accounts import LoginThrottled, actor_for_kiosk, actor_for_user_i
 from ioc.chain.actions import Actor
 from ioc.i18n import t
 from ioc.runtime import RUNTIME_KEY, Runtime
+from ioc.store import changes
 
 LINK_ERRORS = ("kiosk_revoked",)
 OPEN_PATHS = ("/login", "/logout", "/healthz", "/api/", "/assets/", "/_dash-component-suites/", "/_favicon")
@@ -41,16 +42,20 @@ def install(server: Flask) -> None:
     """Add sign-in, sign-out and the access gate to the Dash app's Flask server."""
     manager = LoginManager(server)
     manager.login_view = "login_page"
+    # user id → (account counter, actor): looked up again only after a user or kiosk link was written,
+    # so deactivating a user or revoking a link ends its sessions at their next request.
+    known: dict[str, tuple[int, Actor | None]] = {}
 
     @manager.user_loader
     def _load(user_id: str) -> WebUser | None:
         rt: Runtime = server.config[RUNTIME_KEY]
-        if user_id.startswith("kiosk:"):
-            # Re-checked on every request, so revoking the link ends sessions opened with it.
-            actor = actor_for_kiosk(rt.engine, user_id.removeprefix("kiosk:"), rt.secret_key)
-        else:
-            actor = actor_for_user_id(rt.engine, int(user_id))
-        return WebUser(user_id, actor) if actor else None
+        version = changes.versions(rt.engine, ("account",)).get("account", -1)
+        hit = known.get(user_id)
+        if hit is None or hit[0] != version:
+            if hit is not None:
+                known.clear()  # every entry is as old; keeps the map to the users of one version
+            known[user_id] = hit = (version, _lookup(rt, user_id))
+        return WebUser(user_id, hit[1]) if hit[1] else None
 
     web = server.config[RUNTIME_KEY].settings.web
     if web.trusted_proxies:
@@ -76,6 +81,12 @@ def install(server: Flask) -> None:
         if request.path.startswith("/api/"):
             return jsonify({"error": f"no endpoint {request.path}; see /api/v1/openapi.json"}), 404
         return exc
+
+
+def _lookup(rt: Runtime, user_id: str) -> Actor | None:
+    if user_id.startswith("kiosk:"):
+        return actor_for_kiosk(rt.engine, user_id.removeprefix("kiosk:"), rt.secret_key)
+    return actor_for_user_id(rt.engine, int(user_id))
 
 
 def _gate():

@@ -4,6 +4,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import update
 
 from feeds.base import RawItem
 from ioc.chain.accounts import add_user, create_kiosk_link, create_token, revoke_kiosk_link, revoke_token
@@ -218,6 +219,15 @@ def test_kiosk_link_views_until_revoked(site):
     assert "该大屏链接已失效" in site.get(refused.headers["Location"]).get_data(as_text=True)
     with pytest.raises(Exception, match="may not"):
         create_kiosk_link(engine, Actor("wall", "viewer"), "x", "test-secret")
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(site):
+    assert site.post("/login", data={"username": "hand1", "password": "hand-pass-1"}).status_code == 302
+    assert site.get("/").status_code == 200
+    assert site.get("/").status_code == 200  # the second request finds the actor this process kept
+    with transaction(site.runtime.engine) as s:
+        s.execute(update(models.User).where(models.User.username == "hand1").values(active=False))
+    assert site.get("/").status_code == 302
 
 
 # --- actions ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``make bench``: every figure beside a baseline measured in the same run, as a ratio.
 
-    .venv/bin/python -m bench.run [--size 1M] [--pg] [--quick] [--repeat N] [--json] [--results DIR]
+    .venv/bin/python -m bench.run [--size 1M] [--pg] [--only reads,load] [--quick] [--repeat N] [--json]
+                                  [--results DIR]
 
 This machine's speed drifts (two cores shared with others), so each measure runs several times,
 interleaved with its baseline, and is reported as median and p95 with ``ratio = ours / baseline``
@@ -16,7 +17,9 @@ Measures:
 - reads (bench/reads.py on bench/history.py's cached history) and load (bench/load.py), when those
   modules are present.
 
-Writes bench/results/<date>.json and bench/results/latest.md (the README shows the latter).
+Writes bench/results/<date>.json and bench/results/latest.md (latest-pg.md for --pg; the README
+shows both). ``--only`` picks the groups to run: ``--size 10M --pg --only reads`` measures the
+reads on the cached PostgreSQL history without growing a second 10 M store for the ingest.
 ``--quick`` is a smoke run of every measure on tiny sizes (under a minute).
 """
 
@@ -52,6 +55,7 @@ INGEST_AIM = 25_000
 INGEST_RATIO_AIM = 0.4
 DRAW_AIM_MS = 1500
 DASH_RATIO_AIM = 1 / 20
+GROUPS = ("ingest", "map", "reads", "load")
 
 
 def progress(text_: str) -> None:
@@ -65,6 +69,15 @@ def size_arg(value: str) -> int:
         return int(float(value[:-1] if scale > 1 else value) * scale)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a size (like 1M, 100k or 5000)") from None
+
+
+def groups_arg(value: str) -> tuple[str, ...]:
+    """ingest,reads → those groups, in the order they run."""
+    asked = {g.strip() for g in value.split(",") if g.strip()}
+    unknown = asked - set(GROUPS)
+    if unknown or not asked:
+        raise argparse.ArgumentTypeError(f"{value!r}: give groups from {', '.join(GROUPS)}, separated by commas")
+    return tuple(g for g in GROUPS if g in asked)
 
 
 # --- one measure ----------------------------------------------------------------------------------
@@ -289,7 +302,7 @@ def normalise(row: dict[str, Any], group: str) -> dict[str, Any]:
 
 def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [f"Benchmarks of {meta['date']} on {meta['machine']} ({meta['backend']}, history {meta['size']:,}, "
-             f"{meta['minutes']} min). Ratio = ours / baseline, both measured in the same run; "
+             f"{meta['minutes']} min{_groups(meta)}). Ratio = ours / baseline, both measured in the same run; "
              "for records/s higher is better, for ms and bytes lower.", "",
              "| measure | ours (median) | p95 | baseline | baseline (median) | ratio | aim | met | note |",
              "|---|---:|---:|---|---:|---:|---|:-:|---|"]
@@ -303,6 +316,11 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _groups(meta: dict[str, Any]) -> str:
+    groups = meta.get("groups", GROUPS)
+    return "" if tuple(groups) == GROUPS else ", only " + ", ".join(groups)
+
+
 def _fmt(x: Any) -> str:
     return f"{x:,}" if isinstance(x, (int, float)) else str(x or "")
 
@@ -311,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="City IOC benchmarks (each figure beside a same-run baseline)")
     ap.add_argument("--size", type=size_arg, help="stored history, e.g. 1M (default), 100k; --quick: 2000")
     ap.add_argument("--pg", action="store_true", help="on PostgreSQL (127.0.0.1:5432) instead of SQLite")
+    ap.add_argument("--only", type=groups_arg, default=GROUPS, help=f"groups to run, of {','.join(GROUPS)} (default all)")
     ap.add_argument("--quick", action="store_true", help="every measure on tiny sizes: a smoke run")
     ap.add_argument("--repeat", type=int, help="runs of each measure (default 5; --quick: 3)")
     ap.add_argument("--no-browser", action="store_true", help="leave out the headless Chromium measure")
@@ -323,25 +342,30 @@ def main(argv: list[str] | None = None) -> int:
     pack = load_pack(PACK)
     started = time.monotonic()
     stores = Stores(args.pg)
+    results: list[dict[str, Any]] = []
     try:
-        results = ingest_and_refresh(stores, pack, size, per_run, repeat)
-        results += map_measures(stores, pack, points, repeat, browser=not args.no_browser)
+        if "ingest" in args.only:
+            results += ingest_and_refresh(stores, pack, size, per_run, repeat)
+        if "map" in args.only:
+            results += map_measures(stores, pack, points, repeat, browser=not args.no_browser)
     finally:
         stores.close()
-    results += read_measures(size, args.pg)
-    results += load_measures(size, args.pg, args.quick)
+    if "reads" in args.only:
+        results += read_measures(size, args.pg)
+    if "load" in args.only:
+        results += load_measures(size, args.pg, args.quick)
     print(file=sys.stderr)
     now = datetime.now(timezone.utc)
     meta = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "machine": f"{platform.machine()}, {_cores()} cores",
             "backend": "PostgreSQL" if args.pg else "SQLite", "size": size, "quick": args.quick,
-            "minutes": round((time.monotonic() - started) / 60, 1)}
+            "minutes": round((time.monotonic() - started) / 60, 1), "groups": list(args.only)}
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%Y-%m-%dT%H%M%SZ") + ("-quick" if args.quick else "") + ("-pg" if args.pg else "")
     (args.results / f"{stamp}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2,
                                                            ensure_ascii=False), encoding="utf-8")
     table = markdown(results, meta)
     if not args.quick or args.results != RESULTS:
-        (args.results / "latest.md").write_text(table, encoding="utf-8")
+        (args.results / ("latest-pg.md" if args.pg else "latest.md")).write_text(table, encoding="utf-8")
     print(json.dumps(results, indent=2, ensure_ascii=False) if args.json else table)
     return 0
 

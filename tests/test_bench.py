@@ -38,3 +38,21 @@ def test_a_size_that_is_no_number_is_one_clear_line(capsys):
     except SystemExit as exc:
         assert exc.code == 2
     assert "'lots' is not a size" in capsys.readouterr().err
+
+
+def test_only_runs_the_groups_named(tmp_path):
+    assert run.main(["--quick", "--size", "300", "--repeat", "2", "--only", "ingest",
+                     "--results", str(tmp_path)]) == 0
+    [written] = tmp_path.glob("*-quick.json")
+    results = json.loads(written.read_text(encoding="utf-8"))
+    assert {r["group"] for r in results["results"]} == {"ingest", "map"}  # the refresh rows ride the ingest store
+    assert not any(r["name"].startswith("map layer") for r in results["results"])
+    assert "only ingest" in (tmp_path / "latest.md").read_text(encoding="utf-8")
+
+
+def test_an_unknown_group_is_one_clear_line(capsys):
+    try:
+        run.main(["--only", "ingest,speed"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "give groups from ingest, map, reads, load" in capsys.readouterr().err

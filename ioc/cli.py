@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     tri.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
     tri.add_argument("--lang", choices=["zh-CN", "en"], help="language of the reasons (default [web] language)")
 
+    phr = _cmd(sub, "phrases", cmd_phrases, "the triage phrases duty officers keep correcting, the most corrected first")
+    phr.add_argument("--kind", choices=["category", "division"], help="only one kind of suggestion")
+    phr.add_argument("--min", type=int, default=1, metavar="N", help="corrected at least N times (default 1)")
+    phr.add_argument("--limit", type=int, default=50, metavar="N", help="at most N phrases (default 50)")
+    phr.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+
     serve = _cmd(sub, "serve", cmd_serve, "run the web app (use gunicorn app:server in production)")
     serve.add_argument("--host", help="listen address (default from [web] host)")
     serve.add_argument("--port", type=int, help="listen port (default from [web] port)")
@@ -580,6 +586,25 @@ def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
             print(f"... {n:,} rows", file=sys.stderr)
     print(f"triaged {counts['rows']:,} rows: {counts['division']:,} with a division, "
           f"{counts['category']:,} with a category", file=sys.stderr)
+    return 0
+
+
+def cmd_phrases(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.read.triage_phrases import most_corrected
+    from ioc.store.db import check_ready, make_engine
+
+    engine = make_engine(settings.store.url)
+    check_ready(engine)
+    phrases = most_corrected(engine, args.kind, max(args.min, 1), max(args.limit, 1))
+    for p in phrases:
+        if args.json:
+            print(json.dumps(p.as_dict(), ensure_ascii=False))
+        else:
+            to = ", ".join(f"{value} ×{n}" for value, n in p.corrected_to.items())
+            print(f"{p.kind:<9} {p.phrase:<16} {p.suggested:<20} accepted {p.accepted:>4}  "
+                  f"corrected {p.corrected:>4} ({p.corrected_share:.0%}) to {to}")
+    if not phrases and not args.json:
+        print("no phrase has been corrected yet: duty officers' corrections on the incident page are counted here")
     return 0
 
 

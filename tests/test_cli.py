@@ -323,3 +323,27 @@ def test_import_before_the_city_is_loaded_says_what_to_run(cli, tmp_path):
     history_feed(cli, tmp_path, ["F1,2024-07-01T08:00:00+08:00,,,,Structure Fire,113.75,23.02"])
     assert_one_line_error(cli("import", str(tmp_path / "history.csv"), "--feed", "fire_history"),
                           "not loaded into the store", "city load")
+
+
+def test_phrases_lists_the_corrected_ones_or_says_how_they_get_there(ready, tmp_path):
+    empty = ready("phrases")
+    assert empty.returncode == 0 and "no phrase has been corrected yet" in empty.stdout
+    from sqlalchemy import create_engine, insert
+
+    from ioc.store import models
+    engine = create_engine(f"sqlite:///{tmp_path / 'ioc.db'}")
+    with engine.begin() as conn:
+        conn.execute(insert(models.TriagePhrase), [
+            {"kind": "category", "phrase": "噪音", "suggested": "noise", "accepted": 1, "corrected": 3,
+             "corrected_to": {"construction": 3}},
+            {"kind": "division", "phrase": "幸福村", "suggested": "441900004", "accepted": 9, "corrected": 0,
+             "corrected_to": {}}])
+    engine.dispose()
+    listed = ready("phrases", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["phrase"], row["corrected"], row["corrected_to"], row["corrected_share"]) == \
+        ("噪音", 3, {"construction": 3}, 0.75)
+    table = ready("phrases")
+    assert "噪音" in table.stdout and "construction ×3" in table.stdout and "(75%)" in table.stdout
+    assert_one_line_error(ready("phrases", "--kind", "street"), "invalid choice")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from feeds.base import RawItem
 from ioc.chain import reclassify
 from ioc.errors import Forbidden, Stale
+from ioc.read import triage_phrases
 from ioc.intake.ingest import FeedContext, ingest_batch
 from ioc.records import IncidentRecord
 from ioc.store import models
@@ -95,3 +96,19 @@ def test_only_roles_that_may_and_only_on_the_version_seen(city):
         reclassify.accept_suggestion(engine, OFFICER, incident.id, incident.version - 1, pack)
     assert load(engine, models.Incident, incident.id).category == "other"
     assert phrases(engine) == {}
+
+
+def test_the_most_corrected_phrases_come_first_with_what_they_were_corrected_to(city):
+    engine, pack, ctx = city
+    ingest_batch(engine, ctx, [report("a"), report("b"), report("c")], parse)
+    for external_id in ("a", "b"):
+        incident = stored(engine, external_id)
+        reclassify.reclassify(engine, OFFICER, incident.id, incident.version, pack, "T02", "construction")
+    incident = stored(engine, "c")
+    reclassify.accept_suggestion(engine, OFFICER, incident.id, incident.version, pack)
+    listed = triage_phrases.most_corrected(engine)  # 幸福村 → T02 was kept each time: never corrected
+    assert [(p.kind, p.phrase, p.suggested, p.accepted, p.corrected) for p in listed] == [
+        ("category", "噪音", "noise", 1, 2), ("category", "扰民", "noise", 1, 2)]
+    assert listed[0].corrected_to == {"construction": 2} and round(listed[0].corrected_share, 2) == 0.67
+    assert triage_phrases.most_corrected(engine, kind="division") == []
+    assert triage_phrases.most_corrected(engine, min_corrected=3) == []

@@ -129,11 +129,11 @@ class Triage:
         self._long = [(p, "category", c) for p, c in phrases if len(p) > 1] + \
                      [(p, "division", code) for p, code in places.items()]
         self._long.sort(key=lambda x: -len(x[0]))
-        # by first character, in that longest-first order: a text is only searched for the
-        # phrases that start with one of its characters
+        # by first two characters (one for a phrase of one), in that longest-first order: a text
+        # is only searched for the phrases that start with one of its character pairs
         self._starting: dict[str, list[int]] = {}
         for n, (phrase, _, _) in enumerate(self._long):
-            self._starting.setdefault(phrase[0], []).append(n)
+            self._starting.setdefault(phrase[:2], []).append(n)
         self._single = {p: c for p, c in phrases if len(p) == 1}
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -154,7 +154,9 @@ class Triage:
     def _spans(self, text: str) -> list[_Span]:
         taken = [False] * len(text)
         spans: list[_Span] = []
-        candidates = sorted(n for ch in set(text) for n in self._starting.get(ch, ()))
+        starts = {text[i:i + 2] for i in range(len(text))}  # every pair and (below) every character
+        starts.update(text)
+        candidates = sorted(n for key in starts for n in self._starting.get(key, ()))
         for phrase, kind, value in (self._long[n] for n in candidates):
             # str.find, not a regex per phrase: a thousand patterns overflow re's cache and every
             # text recompiled them all (ingest fell to 30 reports a second).

@@ -70,14 +70,17 @@ class FusionFinder:
         # Status, priority and the whole time span spelled out so the (status, priority, reported_at)
         # index answers it on any store size; a linked report's parent_id is checked here, not in
         # SQL, where SQLite would take the parent_id index and walk every unlinked incident.
+        # The sources only matter to a feed that does not fuse within itself (read from JSON, they
+        # were most of the cost of loading the candidates).
+        sources = () if same_source else (i.sources,)
         rows = session.execute(
-            select(i.id, i.category, i.lon, i.lat, i.reported_at, i.parent_id, i.sources)
+            select(i.id, i.category, i.lon, i.lat, i.reported_at, i.parent_id, *sources)
             .where(i.status.in_(OPEN_STATUSES), i.priority.in_(PRIORITIES),
                    i.reported_at.between(start - widest, end + widest), i.lon.is_not(None), near)
         ).all()
-        for *row, parent_id, sources in rows:
+        for ref, category, lon, lat, at, parent_id, *held in rows:
             if parent_id is None:
-                self.add(Candidate(*row, {s.get("source") for s in sources or ()}))
+                self.add(Candidate(ref, category, lon, lat, at, {s.get("source") for s in held[0] or ()} if held else set()))
 
     @staticmethod
     def _reach(rules: Fusion, categories: Iterable[str] | None) -> dict[str, int]:

@@ -3,11 +3,15 @@
 ``upsert`` is a Core statement. ``insert_rows`` is the intake's hot path: the same INSERT, compiled
 once per table and column set, with the values converted by column kind in one pass and handed to
 the driver's executemany — SQLAlchemy's per-row parameter processing (≈15 µs a row for a wide
-table) was most of the cost of storing a batch.
+table) was most of the cost of storing a batch. On SQLite the rows go as a few multi-row INSERTs
+instead (``_insert_sqlite``): the FTS5 search index, kept by a trigger on ``incident``, writes its
+pending terms out at the end of every statement, so one statement per row wrote a segment per row
+and then merged them again.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -15,7 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, Table, insert
+from sqlalchemy import JSON, Boolean, Connection, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -84,7 +88,10 @@ def insert_rows(session: Session, model: type[DeclarativeBase], rows: Sequence[d
             else:
                 one[i] = fn(value)
         params.append(tuple(one) if conn.dialect.positional else dict(zip(order, one, strict=True)))
-    conn.exec_driver_sql(sql, params)
+    if conn.dialect.name == "sqlite":
+        _insert_sqlite(conn, sql, len(order), params)
+    else:
+        conn.exec_driver_sql(sql, params)
     changes.bump(conn, table.name)
     return len(rows)
 
@@ -105,6 +112,29 @@ def _compiled(table: Table, given: tuple[str, ...], dialect: Dialect) -> tuple[s
     converted = tuple((i, fn) for i, name in enumerate(order)
                       if (fn := _converter(table.c[name].type, dialect)) is not None)
     return str(compiled), order, tuple(defaults), converted
+
+
+# Rows per multi-row INSERT on SQLite, largest first: a batch goes as a handful of statements, each
+# of a size prepared once and then taken from the driver's statement cache (preparing a 500-row
+# statement afresh costs more than it saves).
+SQLITE_CHUNKS = (256, 64, 16, 4, 1)
+
+
+def _insert_sqlite(conn: Connection, sql: str, width: int, params: list[tuple]) -> None:
+    limit = conn.connection.dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+    done = 0
+    for size in (s for s in SQLITE_CHUNKS if s * width <= limit):
+        while len(params) - done >= size:
+            conn.exec_driver_sql(_multi_row(sql, width, size), tuple(v for row in params[done:done + size] for v in row))
+            done += size
+
+
+@lru_cache(maxsize=256)
+def _multi_row(sql: str, width: int, size: int) -> str:
+    """The one-row INSERT ``sql`` (ending in VALUES (?, …)) for ``size`` rows."""
+    head, one = sql.rsplit(" VALUES ", 1)
+    assert one == "(" + ", ".join(["?"] * width) + ")", sql
+    return f"{head} VALUES {', '.join([one] * size)}"
 
 
 def _json(value: Any) -> Any:

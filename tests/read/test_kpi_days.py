@@ -8,6 +8,7 @@ import random
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from feeds.base import RawItem
@@ -154,4 +155,51 @@ def test_a_report_time_a_feed_moves_to_a_later_day_leaves_no_day_stale(engine, p
         for incident in s.scalars(select(models.Incident)):
             incident.updated_at -= timedelta(hours=1)
     send(was + timedelta(days=6))
+    assert_same(engine)
+
+
+def test_the_workers_kpi_job_catches_the_roll_up_up(engine, pack, tmp_path):
+    """The job schedule_anomalies adds, run as the scheduler would: the mark moves on and the
+    past days hold the incidents written since, so the next read has no catch-up to do."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from ioc.compose import schedule_kpi_days
+    from ioc.config import Settings
+    from ioc.runtime import Runtime
+
+    history(engine, pack, n=40)
+    scheduler = BackgroundScheduler(timezone="UTC")  # never started: the job is run by hand
+    schedule_kpi_days(scheduler, Runtime(Settings(), engine, pack))
+    job = scheduler.get_job("kpi_days")
+    job.func()
+    fp = kpi_days.fingerprint(kpi.KpiDefinitions(), pack.timezone)
+    with transaction(engine) as s:
+        first = s.get(models.KpiDayMark, fp)
+        assert first.covered_to == utcnow().astimezone(pack.timezone).date()
+        built = s.scalar(select(func.coalesce(func.sum(models.KpiDay.volume), 0)).where(models.KpiDay.fingerprint == fp))
+    assert built > 0
+
+    history(engine, pack, n=10, seed=9)  # written after the job ran, some on past days
+    job.func()
+    with transaction(engine) as s:
+        mark = s.get(models.KpiDayMark, fp)
+        assert mark.refreshed_at > first.refreshed_at
+        rolled = s.scalar(select(func.coalesce(func.sum(models.KpiDay.volume), 0)).where(models.KpiDay.fingerprint == fp))
+    yesterday_end = kpi_days.midnight(utcnow().astimezone(pack.timezone).date(), pack.timezone)
+    direct = sum(n for _, n in kpi.counts(engine, kpi_days.midnight(mark.built_from, pack.timezone), yesterday_end,
+                                          None))
+    assert rolled == direct > built
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the roll-up counts a close stamp later today as closed")
+def test_a_close_stamp_later_today_is_not_closed_yet(engine, pack):
+    """The incidents say a stamp after now is not closed (kpi: closed before min(to, now))."""
+    ids = history(engine, pack, n=60)
+    a = old_ones(engine, ids, days=3, count=1)[0]
+    now = utcnow()
+    next_midnight = kpi_days.midnight(now.astimezone(CITY).date() + timedelta(days=1), CITY)
+    with transaction(engine) as s:
+        reported = s.get(models.Incident, a).reported_at
+    change(engine, a, resolve_due=reported + timedelta(hours=1), status="closed",
+           closed_at=now + (next_midnight - now) / 2)
     assert_same(engine)

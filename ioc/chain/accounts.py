@@ -22,7 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ioc.chain.actions import ROLES, Actor, require
 from ioc.errors import NotFound, UserError
-from ioc.store import models
+from ioc.store import changes, models
 from ioc.store.db import transaction
 from ioc.store.models import utcnow
 
@@ -183,3 +183,8 @@ def add_user(engine: Engine, username: str, role: str, password: str, org_code: 
                                  before=None, after={"role": role, "org_code": org_code}))
     log.info("user %s added with role %s", username, role)
     return user
+
+
+def accounts_version(engine: Engine) -> int:
+    """A counter that moves whenever a user or kiosk link is written (sessions check it per request)."""
+    return changes.versions(engine, ("account",)).get("account", -1)

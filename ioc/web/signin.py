@@ -22,11 +22,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ioc.chain.accounts import LoginThrottled, actor_for_kiosk, actor_for_user_id, login
+from ioc.chain.accounts import LoginThrottled, accounts_version, actor_for_kiosk, actor_for_user_id, login
 from ioc.chain.actions import Actor
 from ioc.i18n import t
 from ioc.runtime import RUNTIME_KEY, Runtime
-from ioc.store import changes
 
 LINK_ERRORS = ("kiosk_revoked",)
 OPEN_PATHS = ("/login", "/logout", "/healthz", "/api/", "/assets/", "/_dash-component-suites/", "/_favicon")
@@ -49,7 +48,7 @@ def install(server: Flask) -> None:
     @manager.user_loader
     def _load(user_id: str) -> WebUser | None:
         rt: Runtime = server.config[RUNTIME_KEY]
-        version = changes.versions(rt.engine, ("account",)).get("account", -1)
+        version = accounts_version(rt.engine)
         hit = known.get(user_id)
         if hit is None or hit[0] != version:
             if hit is not None:

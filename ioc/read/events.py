@@ -80,7 +80,7 @@ def city_window(engine: Engine, frm: datetime, to: datetime | None) -> CityWindo
                                        .where(inc.reported_at >= frm, inc.reported_at < to,
                                               inc.status != "fused")).one()
     rates = kpi.rates(engine, frm, to).get(kpi.ALL)
-    stats = kpi.intervals(engine, frm, to).get(kpi.ALL, {})
+    stats = kpi.intervals(engine, frm, to, names=("response",)).get(kpi.ALL, {})
     response = stats.get("response")
     return CityWindow(int(total), int(open_), rates.closure.value if rates else None,
                       response.median if response else None)

@@ -304,11 +304,12 @@ def _survey_stmt(w: _Window, by: GroupBy | None, dialect: str) -> Any:
 
 def intervals(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = None,
               definitions: KpiDefinitions | None = None, division: str | None = None,
-              category: str | None = None) -> dict[Any, dict[str, Stat]]:
-    """Median and 90th percentile (seconds) of each CAD interval, for incidents reported in the period."""
+              category: str | None = None, names: tuple[str, ...] = INTERVALS) -> dict[Any, dict[str, Stat]]:
+    """Median and 90th percentile (seconds) of each CAD interval in ``names``, for incidents
+    reported in the period (asking for fewer reads fewer columns: SQLite ranks them in Python)."""
     w = _window(frm, to, to, definitions, division, category)
     dialect = engine.dialect.name
-    group, columns, source = _interval_columns(w, by, dialect)
+    group, columns, source = _interval_columns(w, by, dialect, names)
     with session_factory(engine)() as session:
         if dialect == "postgresql":
             aggregates = []
@@ -317,35 +318,47 @@ def intervals(engine: Engine, frm: datetime, to: datetime, by: GroupBy | None = 
                                func.percentile_cont(0.9).within_group(col)]
             rows = session.execute(select(group, *aggregates).select_from(source).group_by(group)).all()
             return {_key(by, r[0]): {name: Stat(int(r[1 + 3 * i]), _f(r[2 + 3 * i]), _f(r[3 + 3 * i]))
-                                     for i, name in enumerate(INTERVALS)} for r in rows}
+                                     for i, name in enumerate(names)} for r in rows}
         rows = session.execute(select(group, *columns).select_from(source)).all()
-    return _percentiles_in_python(by, rows)
+    return _percentiles_in_python(by, rows, names)
 
 
-def _interval_columns(w: _Window, by: GroupBy | None, dialect: str) -> tuple[Any, list[Any], Any]:
+def _interval_columns(w: _Window, by: GroupBy | None, dialect: str,
+                      names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
+    unknown = set(names) - set(INTERVALS)
+    if unknown:
+        raise UserError(f"unknown interval {', '.join(sorted(unknown))}: use {', '.join(INTERVALS)}")
     a = models.Assignment
-    # Only the assignments of the period's incidents are ranked, not the whole history's.
-    in_period = select(_I.id).where(_I.reported_at >= w.frm, _I.reported_at < w.to)
-    ranked = (select(a.incident_id, a.dispatched_at, a.en_route_at, a.on_scene_at, a.cleared_at,
-                     func.row_number().over(partition_by=a.incident_id, order_by=(a.dispatched_at, a.id))
-                     .label("rank")).where(a.incident_id.in_(in_period)).subquery())
-    first = select(ranked).where(ranked.c.rank == 1).subquery()
+    source = select(_group(by, dialect).label("g")).select_from(_I)
+    if set(names) <= {"processing", "response"}:
+        # The incident's own stamp, else its first unit's, looked up only when the stamp is missing
+        # (COALESCE stops at the first value): 5x faster than ranking every assignment of a month.
+        def first(col: Any) -> Any:
+            return (select(col).where(a.incident_id == _I.id).order_by(a.dispatched_at, a.id).limit(1)
+                    .correlate(_I).scalar_subquery())
+    else:
+        # Only the assignments of the period's incidents are ranked, not the whole history's.
+        in_period = select(_I.id).where(_I.reported_at >= w.frm, _I.reported_at < w.to)
+        ranked = (select(a.incident_id, a.dispatched_at, a.en_route_at, a.on_scene_at, a.cleared_at,
+                         func.row_number().over(partition_by=a.incident_id, order_by=(a.dispatched_at, a.id))
+                         .label("rank")).where(a.incident_id.in_(in_period)).subquery())
+        ranked_first = select(ranked).where(ranked.c.rank == 1).subquery()
+        source = source.outerjoin(ranked_first, ranked_first.c.incident_id == _I.id)
+        first = lambda col: ranked_first.c[col.key]  # noqa: E731
     secs = lambda later, earlier: _seconds(dialect, later, earlier)  # noqa: E731
-    dispatched = func.coalesce(_I.dispatched_at, first.c.dispatched_at)
-    columns = [
-        secs(dispatched, _I.reported_at),
-        secs(first.c.en_route_at, first.c.dispatched_at),
-        secs(first.c.on_scene_at, first.c.en_route_at),
-        secs(func.coalesce(_I.on_scene_at, first.c.on_scene_at), _I.reported_at),
-        secs(first.c.cleared_at, first.c.on_scene_at),
-    ]
-    source = (select(_group(by, dialect).label("g"), *[c.label(n) for c, n in zip(columns, INTERVALS, strict=True)])
-              .select_from(_I).outerjoin(first, first.c.incident_id == _I.id)
+    columns = {
+        "processing": lambda: secs(func.coalesce(_I.dispatched_at, first(a.dispatched_at)), _I.reported_at),
+        "turnout": lambda: secs(first(a.en_route_at), first(a.dispatched_at)),
+        "travel": lambda: secs(first(a.on_scene_at), first(a.en_route_at)),
+        "response": lambda: secs(func.coalesce(_I.on_scene_at, first(a.on_scene_at)), _I.reported_at),
+        "on_scene": lambda: secs(first(a.cleared_at), first(a.on_scene_at)),
+    }
+    source = (source.add_columns(*[columns[n]().label(n) for n in names])
               .where(_I.reported_at >= w.frm, _I.reported_at < w.to, *_counted(w))).subquery()
-    return source.c.g, [source.c[n] for n in INTERVALS], source
+    return source.c.g, [source.c[n] for n in names], source
 
 
-def _percentiles_in_python(by: GroupBy | None, rows: list[Any]) -> dict[Any, dict[str, Stat]]:
+def _percentiles_in_python(by: GroupBy | None, rows: list[Any], names: tuple[str, ...]) -> dict[Any, dict[str, Stat]]:
     groups: dict[Any, list[list[float | None]]] = {}
     for g, *values in rows:
         groups.setdefault(_key(by, g), []).append(values)
@@ -353,7 +366,7 @@ def _percentiles_in_python(by: GroupBy | None, rows: list[Any]) -> dict[Any, dic
     for g, values in groups.items():
         matrix = np.array(values, dtype=float)  # None → nan
         out[g] = {}
-        for i, name in enumerate(INTERVALS):
+        for i, name in enumerate(names):
             col = matrix[:, i][~np.isnan(matrix[:, i])]
             out[g][name] = Stat(int(col.size), *(
                 (float(np.percentile(col, 50)), float(np.percentile(col, 90))) if col.size else (None, None)))
@@ -386,7 +399,7 @@ def ranking(engine: Engine, frm: datetime, to: datetime, by: GroupBy, metric: st
         raise UserError(f"unknown KPI metric {metric!r}: use count, <rate>_rate ({', '.join(RATE_NAMES)}) "
                         f"or <interval>_median / <interval>_p90 ({', '.join(INTERVALS)})")
     rows = [RankRow(g, getattr(s[interval], stat), s[interval].n)
-            for g, s in intervals(engine, frm, to, by, definitions, division).items()
+            for g, s in intervals(engine, frm, to, by, definitions, division, names=(interval,)).items()
             if getattr(s[interval], stat) is not None]
     return _ranked(rows, min_sample, higher_better=False)
 

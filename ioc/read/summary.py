@@ -146,7 +146,8 @@ def _figures(engine: Engine, period: Period, division: str | None, defs: kpi.Kpi
              now: datetime | None) -> dict[str, tuple[Any, float | None, int, int]]:
     counted, by_all = kpi_days.tally(engine, period.first, period.last, period.tz, None, defs, now, division)
     volume, rates = counted.get(kpi.ALL, 0), by_all.get(kpi.ALL, kpi.Rates())
-    stats = kpi.intervals(engine, period.frm, period.to, None, defs, division).get(kpi.ALL, {})
+    stats = kpi.intervals(engine, period.frm, period.to, None, defs, division,
+                          names=("response",)).get(kpi.ALL, {})
     response = stats.get("response", kpi.Stat(0, None, None))
     figures: dict[str, tuple[Any, float | None, int, int]] = {"volume": ("count", float(volume), volume, volume)}
     for name in kpi.RATE_NAMES:

@@ -68,7 +68,7 @@ def today_response(engine: Engine, midnight: datetime, now: datetime,
     """Today's 响应率 (kpi.rates) and median response in minutes (kpi.intervals)."""
     end = now + timedelta(seconds=1)
     rate = kpi.rates(engine, midnight, end, now=now, category=category).get(kpi.ALL)
-    stat = kpi.intervals(engine, midnight, end, category=category).get(kpi.ALL)
+    stat = kpi.intervals(engine, midnight, end, category=category, names=("response",)).get(kpi.ALL)
     median = stat["response"].median if stat else None
     return {"response_rate": rate.response.value if rate else None,
             "response_median_min": None if median is None else median / 60}

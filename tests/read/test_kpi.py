@@ -42,6 +42,7 @@ class Spec:
     closed_at: datetime | None = None
     satisfaction: str | None = None
     assignments: list[dict] = field(default_factory=list)  # dispatched/en_route/on_scene/cleared
+    stamped: bool = True  # the incident carries its own CAD stamps; else only its units do
 
     @property
     def counted(self) -> bool:
@@ -64,7 +65,7 @@ def make_specs(seed: int = 20250601, n: int = 72) -> list[Spec]:
         spec = Spec(reported_at=reported, category=rng.choice(["crime", "fire", "medical", "waterlogging"]),
                     channel=rng.choice(["110", "119", "120", "12345"]), division=rng.choice(DIVISIONS),
                     org=rng.choice(["DEPT-POLICE", "OFF-T01", "OFF-T02"]), status=status,
-                    fused=k % 11 == 3 and k > 0, satisfaction=rng.choice(MARKS))
+                    fused=k % 11 == 3 and k > 0, satisfaction=rng.choice(MARKS), stamped=k % 4 != 1)
         if spec.fused:
             spec.status = "fused"
         if rng.random() < 0.5:
@@ -105,8 +106,8 @@ def store(engine, specs: list[Spec]) -> None:
                 reported_at=sp.reported_at, district_code=sp.division, org_code=sp.org,
                 parent_id=parent.id if sp.fused else None, acknowledge_due=sp.acknowledge_due,
                 acknowledged_at=sp.acknowledged_at, resolve_due=sp.resolve_due, closed_at=sp.closed_at,
-                satisfaction=sp.satisfaction, dispatched_at=first["dispatched"] if first else None,
-                on_scene_at=min(on_scenes) if on_scenes else None)
+                satisfaction=sp.satisfaction, dispatched_at=first["dispatched"] if first and sp.stamped else None,
+                on_scene_at=min(on_scenes) if on_scenes and sp.stamped else None)
             s.add(inc)
             s.flush()
             parent = parent or inc
@@ -187,7 +188,7 @@ def interval_values(spec: Spec) -> dict[str, float | None]:
     return {"processing": secs(f.get("dispatched"), spec.reported_at),
             "turnout": secs(f.get("en_route"), f.get("dispatched")),
             "travel": secs(f.get("on_scene"), f.get("en_route")),
-            "response": secs(min(on_scenes) if on_scenes else None, spec.reported_at),
+            "response": secs(min(on_scenes) if on_scenes and spec.stamped else f.get("on_scene"), spec.reported_at),
             "on_scene": secs(f.get("cleared"), f.get("on_scene"))}
 
 
@@ -210,6 +211,7 @@ def test_dataset_is_big_and_varied_enough():
     assert 50 <= len(in_period(specs)) <= 72
     assert any(s.fused for s in specs) and any(s.status == "cancelled" for s in specs)
     assert any(len(s.assignments) == 2 for s in in_period(specs))
+    assert any(len(s.assignments) == 2 and not s.stamped for s in in_period(specs))
 
 
 @pytest.mark.parametrize("by", ["category", "channel", "division", "org"])
@@ -312,6 +314,9 @@ def test_cad_intervals_median_and_p90(data, by):
             assert stat.p90 == pytest.approx(p90, abs=0.01), (group, name)
     if by is None:
         assert expected["all"]["turnout"][0] < sum(1 for s in in_period(specs) if s.first() and s.first()["en_route"])
+    for asked in (("response",), ("processing", "response"), ("travel",)):  # the headline's and the ranking's reads
+        alone = intervals(engine, FRM, TO, by=by, names=asked)
+        assert alone == {g: {name: got[g][name] for name in asked} for g in got}, asked
 
 
 def test_ranking_orders_groups_and_drops_small_samples(data):

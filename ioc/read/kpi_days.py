@@ -1,8 +1,9 @@
-"""The KPI roll-up: exact additive partial sums per city day × division × category (``kpi_day``).
+"""The KPI roll-up: exact additive partial sums per city day × division × category × channel ×
+handling org (``kpi_day``).
 
 ``kpi.tally`` walks every incident of a period three times; over a month at city scale that is
 most of the summary's time. The figures are sums, so each wholly past city day is summed once
-into rows of (definitions fingerprint, day, division, category, closed day): volume and survey
+into rows of (definitions fingerprint, day, division, category, channel, org, closed day): volume and survey
 marks of the incidents reported that day, acknowledge clocks due that day (total, met), resolve
 clocks due that day (total, on time) split by the city day the incident was closed. A period's
 "closed by its end" is then the rows closed before its last midnight (or, ended at now, every
@@ -17,7 +18,8 @@ Exact, not approximate:
       were reported on to yesterday: an incident's deadlines never fall before its report, so
       every cell it was ever in — division, category, deadline moved or not — is recomputed;
     * the fingerprint (definitions + city zone) keeps each set of definitions apart.
-Only whole city days, groups None / division / category, scopes division / category and
+Only whole city days, groups None / division / category / channel / org, scopes division /
+category and
 survey marks of incidents; anything else is ``kpi.tally`` unchanged. SQLite has no time zones:
 a zone with daylight saving falls back to ``kpi.tally`` there.
 """
@@ -42,6 +44,7 @@ from ioc.store.models import utcnow
 log = logging.getLogger(__name__)
 
 DAYS_KEPT = 400
+ROLLED_BY = (None, "division", "category", "channel", "org")
 MEASURES = ("volume", "ack_total", "ack_met", "resolve_total", "resolve_on_time", "rated", "satisfied", "resolved")
 _I, _K, _M = models.Incident, models.KpiDay, models.KpiDayMark
 
@@ -121,29 +124,30 @@ def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions
               day: date) -> list[dict[str, Any]]:
     end = midnight(day + timedelta(days=1), tz)
     w = kpi._Window(midnight(day, tz), end, end, defs)
-    keys = [_I.district_code.label("d"), _I.category.label("c")]
-    cells: dict[tuple[Any, Any, date | None], list[int]] = {}
+    keys = [_I.district_code.label("d"), _I.category.label("c"), _I.channel.label("ch"), _I.org_code.label("o")]
+    cells: dict[tuple[Any, ...], list[int]] = {}
 
-    def cell(d: Any, c: Any, closed: Any = None) -> list[int]:
+    def cell(key: tuple[Any, ...], closed: Any = None) -> list[int]:
         if isinstance(closed, str):
             closed = date.fromisoformat(closed)
         if closed is not None:  # every period read from this day ends after it: closed by then
             closed = max(closed, day)
-        return cells.setdefault((d, c, closed), [0] * len(MEASURES))
+        return cells.setdefault((*key, closed), [0] * len(MEASURES))
 
-    for d, c, met, total in session.execute(kpi._response_stmt(w, keys, dialect)):
-        x = cell(d, c)
+    for *key, met, total in session.execute(kpi._response_stmt(w, keys, dialect)):
+        x = cell(tuple(key))
         x[1], x[2] = int(total), int(met)
     stamp = getattr(_I, defs.closed_stamp)
     closed_day = _city_day(dialect, tz, stamp).label("cd")
-    for d, c, closed, _, on_time, total in session.execute(kpi._closure_stmt(w, [*keys, closed_day], dialect)):
-        x = cell(d, c, closed)
+    for *key, closed, _, on_time, total in session.execute(kpi._closure_stmt(w, [*keys, closed_day], dialect)):
+        x = cell(tuple(key), closed)
         x[3], x[4] = x[3] + int(total), x[4] + int(on_time)
-    for d, c, n, sat, res, rated in session.execute(kpi._reported_stmt(w, keys, survey=True)):
-        x = cell(d, c)
+    for *key, n, sat, res, rated in session.execute(kpi._reported_stmt(w, keys, survey=True)):
+        x = cell(tuple(key))
         x[0], x[5], x[6], x[7] = int(n), int(rated), int(sat), int(res)
-    return [{"fingerprint": fp, "day": day, "district_code": d, "category": c, "closed_day": closed,
-             **dict(zip(MEASURES, values, strict=True))} for (d, c, closed), values in cells.items()]
+    return [{"fingerprint": fp, "day": day, "district_code": d, "category": c, "channel": ch, "org_code": o,
+             "closed_day": closed, **dict(zip(MEASURES, values, strict=True))}
+            for (d, c, ch, o, closed), values in cells.items()]
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -158,7 +162,7 @@ def tally(engine: Engine, frm_day: date, last_day: date, tz: ZoneInfo, by: kpi.G
     frm, to = midnight(frm_day, tz), midnight(last_day + timedelta(days=1), tz)
     direct = lambda start: kpi.tally(engine, start, to, by, defs, now, division, category)  # noqa: E731
     # A period running past a given ``now`` may hold stamps after it, which only the incidents can tell.
-    if (by not in (None, "division", "category") or defs.survey_of != "incident" or not usable(engine, tz)
+    if (by not in ROLLED_BY or defs.survey_of != "incident" or not usable(engine, tz)
             or (now is not None and to > now)):
         return direct(frm)
     now = now or utcnow()
@@ -187,7 +191,8 @@ def tally(engine: Engine, frm_day: date, last_day: date, tz: ZoneInfo, by: kpi.G
 def _rolled(engine: Engine, fp: str, first: date, split: date, end_day: date, by: kpi.GroupBy | None,
             division: str | None, category: str | None) -> dict[Any, list[int]]:
     """Per group: volume, then (hits, total) of response, closure, on time, satisfaction, resolution."""
-    group = {None: literal(kpi.ALL), "division": _K.district_code, "category": _K.category}[by].label("g")
+    group = {None: literal(kpi.ALL), "division": _K.district_code, "category": _K.category, "channel": _K.channel,
+             "org": _K.org_code}[by].label("g")
     closed = case((and_(_K.closed_day.is_not(None), _K.closed_day < end_day), _K.resolve_total), else_=0)
     s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
     scope = ([_K.district_code == division] if division else []) + ([_K.category == category] if category else [])

@@ -561,10 +561,10 @@ class TriagePhrase(Base):
 
 
 class KpiDay(Base):
-    """Additive KPI partial sums of one city day × division × category (``ioc.read.kpi_days``),
-    per definitions ``fingerprint``. The resolve clocks due that day are split by the city day
-    their incident was closed (``closed_day``; NULL: not closed); the other measures sit on the
-    NULL row."""
+    """Additive KPI partial sums of one city day × division × category × channel × handling org
+    (``ioc.read.kpi_days``), per definitions ``fingerprint``. The resolve clocks due that day are
+    split by the city day their incident was closed (``closed_day``; NULL: not closed); the other
+    measures sit on the NULL row."""
 
     __tablename__ = "kpi_day"
     __table_args__ = (Index(None, "fingerprint", "day"),)
@@ -574,6 +574,8 @@ class KpiDay(Base):
     day: Mapped[date] = mapped_column(Date)
     district_code: Mapped[str | None] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str | None] = mapped_column(String(30))
+    org_code: Mapped[str | None] = mapped_column(String(40))
     closed_day: Mapped[date | None] = mapped_column(Date)
     volume: Mapped[int] = mapped_column(Integer, default=0)             # reported that day
     ack_total: Mapped[int] = mapped_column(Integer, default=0)          # acknowledge clocks due that day

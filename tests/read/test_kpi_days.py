@@ -22,6 +22,7 @@ from ioc.store.models import utcnow
 
 CITY = ZoneInfo("Asia/Shanghai")
 DIVISIONS = ("T01", "T02", "T03", "T04")
+CHANNELS = ("12345", "110", "app")
 CATEGORIES = ("crime", "traffic", "noise")
 MARKS = (None, "satisfied", "basically_satisfied", "dissatisfied", "unresolved", "unreachable")
 
@@ -34,7 +35,8 @@ def history(engine, pack, n=160, seed=7) -> list[int]:
             reported = now - timedelta(days=rng.uniform(0, 35))
             division = rng.choice(DIVISIONS)
             incident = models.Incident(
-                source="test", external_id=f"h-{seed}-{i}", channel="12345", category=rng.choice(CATEGORIES),
+                source="test", external_id=f"h-{seed}-{i}", channel=rng.choice(CHANNELS),
+                category=rng.choice(CATEGORIES),
                 priority=rng.choice(("P1", "P2", "P3")), status=rng.choice(("new", "closed", "closed", "cancelled")),
                 district_code=division, org_code=f"OFF-{division}", reported_at=reported,
                 satisfaction=rng.choice(MARKS), sources=[])
@@ -60,7 +62,7 @@ def periods(now):
 def assert_same(engine, defs=None) -> None:
     now = utcnow()
     for p in periods(now):
-        for by in (None, "division", "category"):
+        for by in kpi_days.ROLLED_BY:
             for scope in ({}, {"division": "T02"}, {"category": "noise"}):
                 rolled = kpi_days.tally(engine, p.first, p.last, CITY, by, defs, **scope)
                 direct = kpi.tally(engine, p.frm, p.to, by, defs, **scope)
@@ -99,6 +101,8 @@ def test_the_roll_up_gives_the_figures_of_the_incidents_as_they_change(engine, p
     change(engine, b, closed_at=now - timedelta(hours=2), status="closed")
     assert_same(engine)
     change(engine, c, satisfaction="unresolved")
+    assert_same(engine)
+    change(engine, c, org_code=f"OFF-{DIVISIONS[0]}", channel="110")  # handed to another office, retagged
     assert_same(engine)
     change(engine, d, district_code="T03", org_code="OFF-T03", category="fire")
     assert_same(engine)

@@ -331,9 +331,10 @@ def _interval_columns(w: _Window, by: GroupBy | None, dialect: str,
         raise UserError(f"unknown interval {', '.join(sorted(unknown))}: use {', '.join(INTERVALS)}")
     a = models.Assignment
     source = select(_group(by, dialect).label("g")).select_from(_I)
-    if set(names) <= {"processing", "response"}:
+    if dialect == "sqlite" and set(names) <= {"processing", "response"}:
         # The incident's own stamp, else its first unit's, looked up only when the stamp is missing
-        # (COALESCE stops at the first value): 5x faster than ranking every assignment of a month.
+        # (COALESCE stops at the first value): on SQLite 5x faster than ranking every assignment of
+        # a month; PostgreSQL runs the lookup as a subplan per row, slower than its ranking join.
         def first(col: Any) -> Any:
             return (select(col).where(a.incident_id == _I.id).order_by(a.dispatched_at, a.id).limit(1)
                     .correlate(_I).scalar_subquery())

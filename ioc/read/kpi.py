@@ -272,11 +272,11 @@ def _response_stmt(w: _Window, groups: list[Any], dialect: str) -> Any:
     return _clock_stmt(w, groups, dialect, _I.acknowledge_due, fallback, _I.acknowledged_at, [])
 
 
-def _closure_stmt(w: _Window, groups: list[Any], dialect: str) -> Any:
+def _closure_stmt(w: _Window, groups: list[Any], dialect: str, extra: tuple[Any, ...] = ()) -> Any:
     stamp = getattr(_I, w.defs.closed_stamp)
     fallback = timedelta(hours=w.defs.resolve_hours) if w.defs.resolve_hours else None
     closed = _hits(and_(stamp.is_not(None), stamp < w.end))
-    return _clock_stmt(w, groups, dialect, _I.resolve_due, fallback, stamp, [closed])
+    return _clock_stmt(w, groups, dialect, _I.resolve_due, fallback, stamp, [closed, *extra])
 
 
 def _reported_stmt(w: _Window, groups: list[Any], survey: bool) -> Any:

@@ -102,16 +102,24 @@ def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None
             start = mark.covered_to
             if written:
                 start = max(mark.built_from, min(start, min(written).astimezone(tz).date()))
+            if mark.recheck_at is not None and mark.recheck_at <= now:
+                start = min(start, mark.recheck_from)  # a stamp summed while ahead has passed
         if start >= today and not advance:
             session.expunge(mark)
             return mark
         if start < today:
             session.execute(delete(_K).where(_K.fingerprint == fp, _K.day >= start, _K.day < today))
+            if mark.recheck_from is not None and mark.recheck_from >= start:
+                mark.recheck_at = mark.recheck_from = None  # those days are summed again below
             day = start
             while day < today:
-                rows = _day_rows(session, engine.dialect.name, tz, defs, fp, day)
+                rows, ahead = _day_rows(session, engine.dialect.name, tz, defs, fp, day, now)
                 if rows:
                     session.execute(insert(_K), rows)
+                if ahead is not None and (mark.recheck_at is None or ahead < mark.recheck_at):
+                    mark.recheck_at = ahead
+                if ahead is not None and (mark.recheck_from is None or day < mark.recheck_from):
+                    mark.recheck_from = day
                 day += timedelta(days=1)
             log.debug("kpi roll-up %s: days %s to %s recomputed", fp, start, today)
         mark.covered_to, mark.refreshed_at = today, now
@@ -120,8 +128,9 @@ def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None
     return mark
 
 
-def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions, fp: str,
-              day: date) -> list[dict[str, Any]]:
+def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions, fp: str, day: date,
+              now: datetime) -> tuple[list[dict[str, Any]], datetime | None]:
+    """The day's cells, and the earliest close stamp still after ``now`` (summed as not closed)."""
     end = midnight(day + timedelta(days=1), tz)
     w = kpi._Window(midnight(day, tz), end, end, defs)
     keys = [_I.district_code.label("d"), _I.category.label("c"), _I.channel.label("ch"), _I.org_code.label("o")]
@@ -139,7 +148,13 @@ def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions
         x[1], x[2] = int(total), int(met)
     stamp = getattr(_I, defs.closed_stamp)
     closed_day = _city_day(dialect, tz, stamp).label("cd")
-    for *key, closed, _, on_time, total in session.execute(kpi._closure_stmt(w, [*keys, closed_day], dialect)):
+    later = case((stamp > now, 1), else_=0).label("later")
+    ahead: datetime | None = None
+    for *key, closed, is_later, _, first_stamp, on_time, total in session.execute(
+            kpi._closure_stmt(w, [*keys, closed_day, later], dialect, (func.min(stamp),))):
+        if is_later:
+            closed = None
+            ahead = first_stamp if ahead is None or first_stamp < ahead else ahead
         x = cell(tuple(key), closed)
         x[3], x[4] = x[3] + int(total), x[4] + int(on_time)
     for *key, n, sat, res, rated in session.execute(kpi._reported_stmt(w, keys, survey=True)):
@@ -147,7 +162,7 @@ def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions
         x[0], x[5], x[6], x[7] = int(n), int(rated), int(sat), int(res)
     return [{"fingerprint": fp, "day": day, "district_code": d, "category": c, "channel": ch, "org_code": o,
              "closed_day": closed, **dict(zip(MEASURES, values, strict=True))}
-            for (d, c, ch, o, closed), values in cells.items()]
+            for (d, c, ch, o, closed), values in cells.items()], ahead
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -589,7 +589,9 @@ class KpiDay(Base):
 
 class KpiDayMark(Base):
     """How far the roll-up of one definitions fingerprint is built: days ``built_from`` to
-    ``covered_to`` (excluded), incidents written before ``refreshed_at`` taken in."""
+    ``covered_to`` (excluded), incidents written before ``refreshed_at`` taken in. A close stamp
+    still ahead when its day was summed counts as not closed; at ``recheck_at`` (the earliest
+    such stamp) the days from ``recheck_from`` are summed again."""
 
     __tablename__ = "kpi_day_mark"
 
@@ -597,6 +599,8 @@ class KpiDayMark(Base):
     built_from: Mapped[date] = mapped_column(Date)
     covered_to: Mapped[date] = mapped_column(Date)
     refreshed_at: Mapped[datetime]
+    recheck_at: Mapped[datetime | None]
+    recheck_from: Mapped[date | None] = mapped_column(Date)
 
 
 # What changed since a screen last looked: incidents written after a time.

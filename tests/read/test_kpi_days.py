@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from feeds.base import RawItem

@@ -372,10 +372,10 @@ def _percentiles_in_python(by: GroupBy | None, rows: list[Any], names: tuple[str
     out = {}
     for g, code in index.items():
         part = matrix[codes == code] if len(index) > 1 else matrix
-        out[_key(by, g)] = {}
+        stats = out[_key(by, g)] = {}
         for i, name in enumerate(names):
             col = part[:, i][~np.isnan(part[:, i])]
-            out[_key(by, g)][name] = Stat(int(col.size), *(
+            stats[name] = Stat(int(col.size), *(
                 (float(np.percentile(col, 50)), float(np.percentile(col, 90))) if col.size else (None, None)))
     return out
 

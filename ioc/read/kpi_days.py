@@ -116,10 +116,9 @@ def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None
                 rows, ahead = _day_rows(session, engine.dialect.name, tz, defs, fp, day, now)
                 if rows:
                     session.execute(insert(_K), rows)
-                if ahead is not None and (mark.recheck_at is None or ahead < mark.recheck_at):
-                    mark.recheck_at = ahead
-                if ahead is not None and (mark.recheck_from is None or day < mark.recheck_from):
-                    mark.recheck_from = day
+                if ahead is not None:
+                    mark.recheck_at = min(mark.recheck_at or ahead, ahead)
+                    mark.recheck_from = mark.recheck_from or day  # days go oldest first
                 day += timedelta(days=1)
             log.debug("kpi roll-up %s: days %s to %s recomputed", fp, start, today)
         mark.covered_to, mark.refreshed_at = today, now
@@ -154,7 +153,7 @@ def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions
             kpi._closure_stmt(w, [*keys, closed_day, later], dialect, (func.min(stamp),))):
         if is_later:
             closed = None
-            ahead = first_stamp if ahead is None or first_stamp < ahead else ahead
+            ahead = min(ahead or first_stamp, first_stamp)
         x = cell(tuple(key), closed)
         x[3], x[4] = x[3] + int(total), x[4] + int(on_time)
     for *key, n, sat, res, rated in session.execute(kpi._reported_stmt(w, keys, survey=True)):

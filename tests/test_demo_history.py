@@ -1,9 +1,14 @@
 """The demo city on a fresh store: its past is backfilled once (a second start adds nothing), and
 the noise burst its 12345 line sends when it starts, polled through the real feed, is flagged by
-the anomaly scan against that past."""
+the anomaly scan against that past.
+
+The city starts two minutes before the current city hour with its clock frozen, so the burst's
+backfilled hour lies in one city hour whatever the wall clock says (a start a few minutes into an
+hour would split the burst between two hours and leave each of them small)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,15 +36,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     load_pack_into_store(engine, open_runtime(settings, []).pack)
     engine.dispose()
     runtime = open_city(settings)
-    sim = start_simulator(runtime.pack, port=settings.demo.port, seed=11, backfill_hours=1.0)
-    yield runtime, sim
+    start = anomalies.hour_start(utcnow(), runtime.pack.manifest.timezone) - timedelta(minutes=2)
+    sim = start_simulator(runtime.pack, port=settings.demo.port, seed=11, backfill_hours=1.0,
+                          start=start, clock=lambda: 0.0)
+    yield runtime, sim, start
     sim.stop()
     runtime.engine.dispose()
 
 
 def test_the_demo_backfills_its_past_once_and_its_burst_is_flagged(demo):
-    runtime, sim = demo
-    now = utcnow()
+    runtime, sim, now = demo
     added = backfill_demo_history(runtime, now, ahead=0)
     assert added > 1000  # every stream of the city, for the hour and the one before, 1-4 weeks back
     assert backfill_demo_history(runtime, now, ahead=0) == 0
@@ -50,8 +56,9 @@ def test_the_demo_backfills_its_past_once_and_its_burst_is_flagged(demo):
     assert town is not None  # the city starts inside its first burst
     (hotline,) = build_runners(runtime, ["hotline_12345"])
     assert hotline.poll().report.stored > 0
-    anomalies.scan(runtime.engine, tz)
-    flagged = anomalies.current(runtime.engine, tz)
-    assert {(f["division"], f["category"]) for f in flagged} == {(town.code, "noise")}
-    biggest = max(f["count"] for f in flagged)
-    assert biggest >= anomalies.MIN_COUNT and biggest >= anomalies.RATIO * max(f["usual"] for f in flagged)
+    anomalies.scan(runtime.engine, tz, now)
+    flagged = anomalies.current(runtime.engine, tz, now)
+    # The city's ordinary streams may flag a cell of their own now and then (five waterlogging
+    # reports where there were none): the burst must be among the flags, and clearly so.
+    (burst,) = [f for f in flagged if (f["division"], f["category"]) == (town.code, "noise")]
+    assert burst["count"] >= anomalies.MIN_COUNT and burst["count"] >= anomalies.RATIO * max(burst["usual"], 1.0)

@@ -100,7 +100,8 @@ class ChangeLog:
 
 # Now and then one town calls 12345 about noise all at once for an hour (a night market's
 # loudspeakers, a banquet, a bar's opening): the spike the IOC's anomaly scan is there to see.
-# One burst spans the wall-clock time the city starts at, so a fresh demo shows it within minutes.
+# The first burst runs from an hour before the wall-clock time the city starts at to half an hour
+# after, so a fresh demo's backfilled hour already holds it and the first scan shows it.
 BURST_PER_HOUR = 30.0  # noise complaints an hour from the town of a burst (usually one or two)
 BURST_CHANCE = 0.08  # share of later hours in which a burst starts somewhere
 HOUR_S = 3600.0
@@ -320,10 +321,11 @@ class World:
             self.at(change.at, f"signal|{change.family}", self.office.issue, change)
 
     def burst_town(self, t: float) -> Division | None:
-        """The town of the noise burst going on at ``t``, if one is: the first an hour around the
-        wall-clock start, then in whole hours (of the sim clock) drawn from the seed."""
+        """The town of the noise burst going on at ``t``, if one is: the first from an hour before
+        the wall-clock start to half an hour after, then in whole hours (of the sim clock) drawn
+        from the seed."""
         anchor = self.catch_up_to if self.catch_up_to is not None else self.start
-        if anchor - HOUR_S / 2 <= t < anchor + HOUR_S / 2:
+        if anchor - HOUR_S <= t < anchor + HOUR_S / 2:
             return self.places.pick_division(random.Random(f"{self.seed}|burst-town|first"))
         if t < anchor + HOUR_S / 2:
             return None

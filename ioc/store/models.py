@@ -159,6 +159,13 @@ class RawRecord(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
 
 
+# The open set as the partial index ix_incident_open_clocks spells it: a query uses that index
+# only when its condition says the same, with the statuses as literals (ioc.read.wall).
+OPEN_SET = "status IN ('new', 'acknowledged', 'dispatched', 'on_scene') AND parent_id IS NULL"
+OPEN_CLOCK_COLUMNS = ("acknowledge_due", "dispatch_due", "on_scene_due", "resolve_due",
+                      "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at")
+
+
 class Incident(Base):
     __tablename__ = "incident"
     __table_args__ = (
@@ -177,6 +184,10 @@ class Incident(Base):
         Index(None, "resolve_due"),
         # the wall's panels over the open set (by priority, by division, newest P1/P2) from the index alone
         Index(None, "status", "parent_id", "priority", "district_code", "reported_at"),
+        # the open set's clocks, for "overdue now" (migration 0014)
+        Index("ix_incident_open_clocks", "priority", "district_code",
+              postgresql_include=list(OPEN_CLOCK_COLUMNS), postgresql_where=text(OPEN_SET),
+              sqlite_where=text(OPEN_SET)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

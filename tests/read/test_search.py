@@ -2,12 +2,13 @@
 SQL metacharacters that stay plain text in the search box, the filters and the sort."""
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from ioc.errors import UserError
 from ioc.read import board, lists
 from ioc.read.lists import IncidentFilter
-from ioc.store import models
+from ioc.store import models, search
 from ioc.store.db import transaction
 from tests.factories import add_incident, minutes
 
@@ -117,3 +118,46 @@ def test_pages_stay_stable_while_new_reports_arrive(engine, pack, texts):
             break
         cursor = got["next"]
     assert api == [r["id"] for r in rest]
+
+
+def _many(engine, n: int, every: int) -> list[int]:
+    """``n`` incidents in one statement, one minute apart, every ``every``-th about noise (噪音);
+    the ids of the noise ones, newest first."""
+    rows = [dict(source="bulk", external_id=f"b-{k}", channel="12345", category="noise", priority="P3",
+                 status="closed", reported_at=minutes(-k), district_code="T01", sources=[],
+                 title="夜间噪音扰民" if k % every == 0 else "道路积水", description="", address="厚街镇")
+            for k in range(n)]
+    with engine.begin() as conn:
+        conn.execute(models.Incident.__table__.insert(), rows)
+        ids = conn.execute(select(models.Incident.id).where(models.Incident.title == "夜间噪音扰民")
+                           .order_by(models.Incident.reported_at.desc())).scalars().all()
+    return list(ids)
+
+
+def test_a_common_word_pages_its_newest_matches_and_says_there_are_more(engine, pack, monkeypatch):
+    """More matches than ``COMMON`` read newest first; the page is the same 100 newest matches,
+    page two goes on from there, and the capped count says "more". On PostgreSQL, once ANALYZE
+    has seen the pairs, a two-character word goes by the statistics (no count), and so does the
+    list's total."""
+    monkeypatch.setattr(search, "COMMON", 300)
+    noise = _many(engine, 3_000, 2)  # 1,500 matches of 噪音 and of 噪音扰民
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE incident")
+        with Session(engine) as session:
+            assert search.pair_estimate(session, "噪音") == pytest.approx(1_500, rel=0.1)
+            assert search.pair_estimate(session, "龘龘") == 0
+    for q in ("噪音", "噪音扰民"):
+        with Session(engine) as session:
+            assert search.newest_first_scan(session, q)
+        first = board.page(engine, IncidentFilter(q=q), board.Sort(), None, 100)
+        second = board.page(engine, IncidentFilter(q=q), board.Sort(), first.cursor, 100)
+        assert [r["id"] for r in first.rows + second.rows] == noise[:200], q
+        assert lists.count(engine, IncidentFilter(q=q), cap=500) == (500, True)
+        api = lists.incidents(engine, IncidentFilter(q=q), 100)
+        assert [i["id"] for i in api["items"]] == noise[:100], q
+        assert (api["total"], api["total_more"]) == (1_500, False), q  # under the cap: counted exactly
+    assert lists.count(engine, IncidentFilter(q="噪音", division=["T02"]), cap=500) == (0, False)
+    with Session(engine) as session:
+        assert not search.newest_first_scan(session, "龘龘")
+    assert found(engine, "龘龘") == set()

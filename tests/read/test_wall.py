@@ -1,11 +1,13 @@
 """The wall's read models: figures a room reads at a glance, and the map's compact rows and deltas."""
 
 import json
+import re
 from datetime import timedelta
 
 from sqlalchemy import update
 
 from ioc.read import citymap, wall
+from ioc.records import OPEN_STATUSES
 from ioc.store import models
 from ioc.store.db import transaction
 from tests.factories import T0, add_incident, minutes
@@ -77,3 +79,10 @@ def test_the_kept_layer_follows_writes_and_lapsing_freshness(engine, pack):
                   .values(status="closed", updated_at=models.utcnow()))
     assert kept(later) == read(later) and [r[0] for r in kept(later)][-1] == third
     assert first not in [r[0] for r in kept(later)]
+
+
+def test_the_open_set_index_names_the_open_statuses():
+    """The partial index of the open set (models.OPEN_SET) must say what the reads' condition says,
+    or no planner uses it and the overdue count reads every open row again."""
+    listed = re.search(r"status IN \(([^)]*)\)", models.OPEN_SET).group(1)
+    assert tuple(s.strip(" '") for s in listed.split(",")) == OPEN_STATUSES

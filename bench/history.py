@@ -5,8 +5,8 @@
 
 The history follows the Dongguan pack: divisions weighted by population, the channels' mix, the
 simulator's categories, types and priority weights, routing to the pack's orgs, SLA due times
-from its sla.toml, a day-and-night rhythm over the year up to the build, about 2 % still open
-(mostly the newest), CAD stamps and units on the police / fire / ambulance incidents, work orders
+from its sla.toml, a day-and-night rhythm over the year up to the build, about 1.4 days of the
+city's volume still open (mostly the newest), CAD stamps and units on the police / fire / ambulance incidents, work orders
 and callback marks on the hotline and urban ones, and a timeline (``incident_event``) for each.
 
 Rows go in with bare driver-level bulk statements (``executemany`` on SQLite, ``COPY`` on
@@ -36,12 +36,15 @@ from ioc.store.migrate import upgrade
 from ioc.store.packload import load_pack_into_store
 
 # Bump when the generator changes: cached histories of another version are built again.
-HISTORY_VERSION = 1
+HISTORY_VERSION = 2
 CACHE = PROJECT_ROOT / "var" / "bench"
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PACK = PROJECT_ROOT / "geodata" / "dongguan"
 CHUNK = 50_000
-OPEN_SHARE = 0.02
+# The open backlog in days of the city's volume: most of the last day's reports, thinning out over
+# the days before, and a tail of long-running work orders across the year (half a day's volume).
+OPEN_RECENT_DAYS = 1.0
+OPEN_TAIL_DAYS = 0.5
 DAY = 86_400.0
 
 # channel → (share, source feed, categories with weights)
@@ -250,13 +253,11 @@ class Generator:
         return np.sort(secs)[::-1].copy()
 
     def _open_mask(self, ages: np.ndarray) -> np.ndarray:
-        """About 2 %: nearly every report of the last hours, thinning out over the weeks before."""
-        p = np.minimum(1.0, 0.9 * np.exp(-ages / (4 * DAY)) + 0.004)
-        open_ = self.rng.random(self.size) < p
-        if open_.mean() > OPEN_SHARE:
-            keep = self.rng.random(self.size) < OPEN_SHARE / open_.mean()
-            open_ &= keep | (ages < 6 * 3600)
-        return open_
+        """About 1.4 days of volume still open, as in a centre whose work orders take days: the
+        backlog follows the daily volume, not the history's length."""
+        tail = OPEN_TAIL_DAYS / 365
+        p = np.minimum(1.0, 0.9 * np.exp(-ages / (OPEN_RECENT_DAYS * DAY)) + tail)
+        return self.rng.random(self.size) < p
 
     def _chunk(self, start: int, ages: np.ndarray, open_: np.ndarray) -> dict[str, tuple[list[str], list[tuple]]]:
         rng, n = self.rng, len(ages)

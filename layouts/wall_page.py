@@ -23,7 +23,7 @@ from shapely.ops import unary_union
 from ioc.chain import major_events
 from ioc.errors import NotFound
 from ioc.i18n import t
-from ioc.read import anomalies, lists, wall
+from ioc.read import anomalies, lists, parallel, wall
 from ioc.records import CATEGORIES
 from layouts import context, map_page, shared
 from layouts.context import current
@@ -300,10 +300,14 @@ def refresh_panels(version: dict | None, category: str | None, lang_holder: dict
         "signal": lambda: _signal(wall.signal(rt.engine, now), lang),
         "feeds": lambda: _feeds(wall.feeds(rt.engine, rt.feeds, now), lang),
     }
-    # Drawn once per version of the panel's topics for every wall of this process (layouts.shared).
-    return tuple(shared.once(f"wall-{name}", shared.versions_key(version["v"], TOPICS[name]), (category, lang),
-                             lambda name=name: _frozen(draw[name]())) if due[name] else dash.no_update
-                 for name in TOPICS)
+    # Drawn once per version of the panel's topics for every wall of this process (layouts.shared),
+    # the panels due all at once: their reads do not wait on each other.
+    names = [name for name in TOPICS if due[name]]
+    drawn = dict(zip(names, parallel.gather([
+        lambda name=name: shared.once(f"wall-{name}", shared.versions_key(version["v"], TOPICS[name]),
+                                      (category, lang), lambda: _frozen(draw[name]()))
+        for name in names])))
+    return tuple(drawn.get(name, dash.no_update) for name in TOPICS)
 
 
 def _frozen(drawn):

@@ -390,10 +390,6 @@ def _percentiles_in_python(by: GroupBy | None, rows: list[Any], names: tuple[str
     return out
 
 
-def _f(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
 def _seconds_of(median_p90: list[timedelta | None] | None) -> tuple[float | None, float | None]:
     """(median, p90) in seconds from PostgreSQL's percentile array of intervals (None: no rows)."""
     if median_p90 is None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from ioc.chain import sla
 from ioc.city.pack import CityPack
 from ioc.errors import UserError
-from ioc.read.lists import IncidentFilter, count
+from ioc.read.lists import IncidentFilter, count, newest_rows
 from ioc.store import models
 from ioc.store.db import session_factory
 from ioc.store.models import utcnow
@@ -98,11 +98,15 @@ def page(engine: Engine, filters: IncidentFilter, sort: Sort, after: list[Any] |
     if after is not None and len(after) != len(keys):
         raise UserError("the page cursor does not belong to this sort; start from the first page")
     with session_factory(engine)() as session:
-        stmt = filters.planned(session).apply(stmt)
+        planned = filters.planned(session)
+        stmt = planned.apply(stmt)
         if after is not None:
             stmt = stmt.where(_after(keys, after))
-        stmt = stmt.order_by(*[SORTABLE[n].desc() if d else SORTABLE[n].asc() for n, d in keys]).limit(limit)
-        found = session.execute(stmt).all()
+        stmt = stmt.order_by(*[SORTABLE[n].desc() if d else SORTABLE[n].asc() for n, d in keys])
+        if sort == Sort():  # newest first: a search may find its page in the last week
+            found = newest_rows(session, planned, stmt, limit, datetime.fromisoformat(after[0]) if after else None)
+        else:
+            found = session.execute(stmt.limit(limit)).all()
         ids = [r[0].id for r in found]
         units = _units_on(session, ids)
         supervised = _supervised(session, ids)

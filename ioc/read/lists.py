@@ -8,7 +8,7 @@ nothing a caller sends reaches SQL except as a bound value.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select, tuple_
@@ -23,6 +23,9 @@ from ioc.store.models import utcnow
 MAX_LIMIT = 1000
 # Counting every match of a broad filter reads every row: lists count this far and say "more".
 COUNT_CAP = 10_000
+# A text search newest first on PostgreSQL looks in the last week before the whole history (see
+# ``newest_rows``).
+RECENT = timedelta(days=7)
 INCIDENT_FIELDS = ("id", "source", "external_id", "channel", "category", "type", "priority", "status", "title",
                    "description", "address", "lon", "lat", "location_flag", "district_code", "grid_code",
                    "org_code", "reported_at", "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at",
@@ -97,6 +100,24 @@ class IncidentFilter:
         return or_(m.status.in_(statuses), m.parent_id.in_(select(parent.id).where(parent.status.in_(statuses))))
 
 
+def newest_rows(session: Session, filters: IncidentFilter, stmt, limit: int, upper: datetime | None = None
+                ) -> list[Any]:
+    """``stmt``'s first ``limit`` rows; ``stmt`` is sorted newest reported first and, when paged,
+    holds only rows reported at ``upper`` or before.
+
+    A PostgreSQL text search that matches thousands (元美路27: 9,000 of 10 M) fetches and sorts
+    every match, each checked again in its row: 150 ms. Asked first for the week before ``upper``,
+    the planner joins the trigram index's hits with the reported_at index and reads only the
+    week's (15 ms). A full page from that week is the answer (every older match sorts after it);
+    otherwise the whole history is read as before."""
+    if filters.q and not filters.q_scan and session.get_bind().dialect.name == "postgresql":
+        since = (upper or utcnow()) - RECENT
+        found = session.execute(stmt.where(models.Incident.reported_at >= since).limit(limit)).all()
+        if len(found) == limit:
+            return found
+    return session.execute(stmt.limit(limit)).all()
+
+
 def page_bounds(limit: int | None, offset: int | None) -> tuple[int, int]:
     limit = 100 if limit is None else limit
     offset = 0 if offset is None else offset
@@ -119,12 +140,15 @@ def incidents(engine: Engine, filters: IncidentFilter, limit: int | None = 100, 
     limit, offset = page_bounds(limit, offset)
     m = models.Incident
     with session_factory(engine)() as session:
-        stmt = filters.planned(session).apply(select(m))
+        planned = filters.planned(session)
+        stmt = planned.apply(select(m))
+        at = None
         if after is not None:
             at, ident = _cursor(after)
             stmt = stmt.where(tuple_(m.reported_at, m.id) < tuple_(at, ident))
         total, more = _count(session, filters)
-        rows = session.scalars(stmt.order_by(m.reported_at.desc(), m.id.desc()).limit(limit).offset(offset)).all()
+        stmt = stmt.order_by(m.reported_at.desc(), m.id.desc()).offset(offset)
+        rows = [r[0] for r in newest_rows(session, planned, stmt, limit, at)]
         items = [as_dict(r, INCIDENT_FIELDS) for r in rows]
     last = rows[-1] if len(rows) == limit else None
     return {"total": total, "total_more": more, "limit": limit, "offset": offset, "items": items,

@@ -1,6 +1,8 @@
 """Free-text search on both backends: Chinese of any length, English, edits kept in step, and
 SQL metacharacters that stay plain text in the search box, the filters and the sort."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -10,6 +12,7 @@ from ioc.read import board, lists
 from ioc.read.lists import IncidentFilter
 from ioc.store import models, search
 from ioc.store.db import transaction
+from ioc.store.models import utcnow
 from tests.factories import add_incident, minutes
 
 TEXTS = {
@@ -161,3 +164,24 @@ def test_a_common_word_pages_its_newest_matches_and_says_there_are_more(engine, 
     with Session(engine) as session:
         assert not search.newest_first_scan(session, "龘龘")
     assert found(engine, "龘龘") == set()
+
+
+def test_a_phrase_pages_the_same_whether_its_matches_are_this_week_or_older(engine, pack):
+    """A search newest first looks in the last week first (PostgreSQL): a page full from that week
+    is the newest matches, and a page the week cannot fill reads on into older ones."""
+    now = utcnow()
+    recent = [add_incident(engine, pack, title=f"元美路27号 {n}", reported_at=now - timedelta(hours=n))
+              for n in range(5)]
+    older = [add_incident(engine, pack, title=f"元美路27号 旧{n}", reported_at=now - timedelta(days=8 + n))
+             for n in range(5)]
+    add_incident(engine, pack, title="别的路", reported_at=now)
+    wanted = recent + older  # newest first
+    first = board.page(engine, IncidentFilter(q="元美路27"), board.Sort(), None, 3)
+    rest = board.page(engine, IncidentFilter(q="元美路27"), board.Sort(), first.cursor, 100)
+    assert [r["id"] for r in first.rows] == wanted[:3]
+    assert [r["id"] for r in rest.rows] == wanted[3:]
+    assert [r["id"] for r in board.page(engine, IncidentFilter(q="元美路27"), board.Sort(), None, 8).rows] == wanted[:8]
+    api = lists.incidents(engine, IncidentFilter(q="元美路27"), 4)
+    assert [i["id"] for i in api["items"]] == wanted[:4]
+    assert [i["id"] for i in lists.incidents(engine, IncidentFilter(q="元美路27"), 100, 0, api["next"])["items"]] \
+        == wanted[4:]

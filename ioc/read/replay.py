@@ -32,6 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from ioc.read.citymap import SCALE, _offsets
+from ioc.read.parallel import gather
 from ioc.records import CATEGORIES, OPEN_STATUSES, PRIORITIES, UNIT_STATUSES
 from ioc.store import models
 from ioc.store.db import session_factory
@@ -39,7 +40,7 @@ from ioc.store.db import session_factory
 # A state on the wire is its index here; the map shows 1–4 (the live map's OPEN_STATUSES).
 STATES = ("unverified", "new", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled",
           "fused")
-ON_MAP = tuple(STATES.index(s) for s in OPEN_STATUSES)
+STATE_INDEX = {s: n for n, s in enumerate(STATES)}
 STILL_GOING = ("unverified", *OPEN_STATUSES)
 # How far a step goes: a later report of an earlier step never takes an incident back.
 RANK = {s: n for n, s in enumerate(STATES)} | {"fused": len(STATES), "cancelled": len(STATES)}
@@ -88,11 +89,20 @@ def replay(engine: Engine, start: datetime, end: datetime, origin: tuple[float, 
     """Everything the replay page needs for [start, end): incident, unit and warning rows."""
     with session_factory(engine)() as session:
         in_day = _day_incident_ids(session, start, end)
-        incidents = _incident_rows(session, in_day, start, end, origin, crs)
-        units = _unit_rows(session, in_day, start, end, origin, crs)
-    alerts = alert_areas(engine, start, end)
+    stamps, events, assignments, alerts = gather([  # four reads at once, each on its own connection
+        _reading(engine, _incident_stamps, in_day), _reading(engine, _incident_events, in_day),
+        _reading(engine, _assignments, in_day, end), lambda: alert_areas(engine, start, end)])
     return {"start": int(start.timestamp()), "end": int(end.timestamp()), "origin": list(origin), "scale": SCALE,
-            "incidents": incidents, "units": units, "alerts": alerts}
+            "incidents": _incident_rows(stamps, events, start, end, origin, crs),
+            "units": _unit_rows(assignments, start, origin, crs), "alerts": alerts}
+
+
+def _reading(engine: Engine, read: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """``read(session, *args)`` in a session of its own, for ``gather``."""
+    def call() -> Any:
+        with session_factory(engine)() as session:
+            return read(session, *args)
+    return call
 
 
 def _day_incident_ids(session, start: datetime, end: datetime) -> Callable[[Any], Any]:
@@ -122,16 +132,17 @@ def _day_incident_ids(session, start: datetime, end: datetime) -> Callable[[Any]
 # --- incidents --------------------------------------------------------------------------------
 
 
-def _incident_rows(session, in_day, start: datetime, end: datetime, origin: tuple[float, float],
-                   crs: str) -> list[list[Any]]:
-    """[id, x, y, priority 1–4, category index, [t, state, t, state, ...]] per incident."""
-    i, e = models.Incident, models.IncidentEvent
-    rows = session.execute(
+def _incident_stamps(session, in_day) -> list[Any]:
+    i = models.Incident
+    return session.execute(
         select(i.id, i.lon, i.lat, i.priority, i.category, i.status, epoch(i.reported_at), epoch(i.updated_at),
                *(epoch(getattr(i, column)) for column in STAMPS.values()))
         .where(in_day(i.id)).order_by(i.id)).all()
-    if not rows:
-        return []
+
+
+def _incident_events(session, in_day) -> dict[int, list[tuple]]:
+    """The steps of the event log, (at, kind, status, to, manual) per incident in time order."""
+    e = models.IncidentEvent
     status = e.data["status"].as_string()
     events: dict[int, list[tuple]] = defaultdict(list)
     for incident_id, *event in session.execute(
@@ -142,6 +153,14 @@ def _incident_rows(session, in_day, start: datetime, end: datetime, origin: tupl
                        and_(e.kind.in_(("created", "updated")), status.is_not(None), status != "new")))
             .order_by(e.incident_id, e.at, e.id)):
         events[incident_id].append(event)
+    return events
+
+
+def _incident_rows(rows: list[Any], events: dict[int, list[tuple]], start: datetime, end: datetime,
+                   origin: tuple[float, float], crs: str) -> list[list[Any]]:
+    """[id, x, y, priority 1–4, category index, [t, state, t, state, ...]] per incident."""
+    if not rows:
+        return []
     xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
     cats = {c: n for n, c in enumerate(CATEGORIES)}
     t0, t_end = start.timestamp(), end.timestamp()
@@ -149,7 +168,7 @@ def _incident_rows(session, in_day, start: datetime, end: datetime, origin: tupl
     for r, x, y in zip(rows, xs, ys, strict=True):
         stamps = dict(zip(STAMPS, r[8:], strict=True))
         changes = [v for at, state in timeline(r[5], r[6], r[7], stamps, events.get(r[0], []), t_end)
-                   for v in (max(-1, round(at - t0)), STATES.index(state))]
+                   for v in (max(-1, round(at - t0)), STATE_INDEX[state])]
         out.append([r[0], x, y, PRIORITIES.index(r[3]) + 1 if r[3] in PRIORITIES else 3,
                     cats.get(r[4], len(CATEGORIES) - 1), changes])
     return out
@@ -207,19 +226,22 @@ def _event_status(kind: str, said: str | None, to: str | None) -> tuple[str | No
 # --- units ------------------------------------------------------------------------------------
 
 
-def _unit_rows(session, in_day, start: datetime, end: datetime, origin: tuple[float, float],
-               crs: str) -> list[list[Any]]:
-    """[call sign, unit type, [t, x, y, status index, ...]] per unit sent out in the window (status
-    OFF: off the map, free again). The browser moves a unit between two frames at different places."""
+def _assignments(session, in_day, end: datetime) -> list[Any]:
     a, i, u = models.Assignment, models.Incident, models.Unit
     home = aliased(models.KeyPoint)
-    rows = session.execute(
+    return session.execute(
         select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, i.lon, i.lat, epoch(a.dispatched_at),
                epoch(a.en_route_at), epoch(a.on_scene_at), epoch(func.coalesce(a.cleared_at, i.resolved_at, i.closed_at)))
         .join(i, a.incident_id == i.id).join(u, a.unit_id == u.id)
         .outerjoin(home, u.home_point_id == home.id)
         .where(in_day(a.incident_id), a.dispatched_at < end)
         .order_by(a.unit_id, a.dispatched_at, a.id)).all()
+
+
+def _unit_rows(rows: list[Any], start: datetime, origin: tuple[float, float], crs: str) -> list[list[Any]]:
+    """[call sign, unit type, [t, x, y, status index, ...]] per unit sent out in the window (status
+    OFF: off the map, free again), from its assignments in dispatch order. The browser moves a unit
+    between two frames at different places."""
     t0 = start.timestamp()
     rows = [r for r in rows if r[10] is None or r[10] >= t0]
     if not rows:

@@ -16,7 +16,10 @@ Exact, not approximate:
       the incidents written since the last refresh (``updated_at``, looked back by
       ``WRITE_OVERLAP`` for slow commits) by recomputing every day from the earliest one they
       were reported on to yesterday: an incident's deadlines never fall before its report, so
-      every cell it was ever in — division, category, deadline moved or not — is recomputed;
+      every cell it was ever in — division, category, deadline moved or not — is recomputed
+      (the writes this process's own last refresh took in are not taken again, ``_taken``); the
+      days kept begin at the oldest report (``DAYS_KEPT`` at most) and go back with a later
+      report of an earlier day;
     * the fingerprint (definitions + city zone) keeps each set of definitions apart.
 Only whole city days, groups None / division / category / channel / org, scopes division /
 category and
@@ -45,6 +48,11 @@ log = logging.getLogger(__name__)
 
 DAYS_KEPT = 400
 ROLLED_BY = (None, "division", "category", "channel", "org")
+# What each roll-up's last refresh in this process took in: (store, fingerprint) → (the mark's
+# refreshed_at, {(incident id, updated_at)}). A refresh looks back WRITE_OVERLAP for slow commits,
+# so it sees the writes the one before took in again; without this, every read for half a minute
+# after a change to a past day summed every day since it again (a summary page reads six times).
+_taken: dict[tuple[str, str], tuple[datetime, frozenset[tuple[int, datetime]]]] = {}
 MEASURES = ("volume", "ack_total", "ack_met", "resolve_total", "resolve_on_time", "rated", "satisfied", "resolved")
 _I, _K, _M = models.Incident, models.KpiDay, models.KpiDayMark
 
@@ -80,28 +88,34 @@ def _city_day(dialect: str, tz: ZoneInfo, col: Any) -> Any:
 
 def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None = None,
             advance: bool = True) -> models.KpiDayMark:
-    """Bring the roll-up of these definitions up to date (the first call builds ``DAYS_KEPT``
-    days); returns its mark (detached). ``advance=False`` (a read) writes nothing when no past
+    """Bring the roll-up of these definitions up to date (the first call builds the days since the
+    oldest report, ``DAYS_KEPT`` at most); returns its mark (detached). ``advance=False`` (a read) writes nothing when no past
     day changed, so a read does not take SQLite's write lock from the ingest; the worker's
     refresh moves the mark on."""
     defs = definitions or kpi.KpiDefinitions()
     fp, now = fingerprint(defs, tz), utcnow()
+    key, written = (engine.url.render_as_string(), fp), []
     today = now.astimezone(tz).date()
+    kept_from = today - timedelta(days=DAYS_KEPT)
     with transaction(engine) as session:
         mark = session.get(_M, fp, with_for_update=True)
-        if mark is None:
-            start = today - timedelta(days=DAYS_KEPT)
+        if mark is None:  # from the oldest report kept: a new store has no days to sum yet
+            oldest = session.scalar(select(func.min(_I.reported_at)))
+            start = min(today, max(kept_from, oldest.astimezone(tz).date())) if oldest else today
             mark = _M(fingerprint=fp, built_from=start, covered_to=start, refreshed_at=now)
             session.add(mark)
             session.flush()
         else:
             # The reports of the incidents written since, through the updated_at index (asked for
             # min(reported_at), SQLite walks the reported_at index instead: 0.9 s at 1 M).
-            written = session.scalars(select(_I.reported_at)
+            written = session.execute(select(_I.id, _I.updated_at, _I.reported_at)
                                       .where(_I.updated_at >= mark.refreshed_at - WRITE_OVERLAP)).all()
+            new = _not_taken(key, mark, written)
             start = mark.covered_to
-            if written:
-                start = max(mark.built_from, min(start, min(written).astimezone(tz).date()))
+            if new:
+                earliest = max(kept_from, min(r.reported_at for r in new).astimezone(tz).date())
+                start = min(start, earliest)
+                mark.built_from = min(mark.built_from, start)  # a report from before the roll-up began
             if mark.recheck_at is not None and mark.recheck_at <= now:
                 start = min(start, mark.recheck_from)  # a stamp summed while ahead has passed
         if start >= today and not advance:
@@ -124,7 +138,17 @@ def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None
         mark.covered_to, mark.refreshed_at = today, now
         session.flush()
         session.expunge(mark)
+    _taken[key] = (now, frozenset((r.id, r.updated_at) for r in written))
     return mark
+
+
+def _not_taken(key: tuple[str, str], mark: models.KpiDayMark, written: list[Any]) -> list[Any]:
+    """The incidents written since the mark's refresh that it has not taken in yet: all of them,
+    unless this process made that refresh (then it knows which writes it saw)."""
+    known = _taken.get(key)
+    if known is None or known[0] != mark.refreshed_at:
+        return written
+    return [r for r in written if (r.id, r.updated_at) not in known[1]]
 
 
 def _day_rows(session: Any, dialect: str, tz: ZoneInfo, defs: kpi.KpiDefinitions, fp: str, day: date,

@@ -163,14 +163,14 @@ def _incident_rows(rows: list[Any], events: dict[int, list[tuple]], start: datet
         return []
     xs, ys = _offsets([r[1] for r in rows], [r[2] for r in rows], origin, crs)
     cats = {c: n for n, c in enumerate(CATEGORIES)}
+    priorities = {p: n + 1 for n, p in enumerate(PRIORITIES)}
     t0, t_end = start.timestamp(), end.timestamp()
     out = []
     for r, x, y in zip(rows, xs, ys, strict=True):
-        stamps = dict(zip(STAMPS, r[8:], strict=True))
-        changes = [v for at, state in timeline(r[5], r[6], r[7], stamps, events.get(r[0], []), t_end)
-                   for v in (max(-1, round(at - t0)), STATE_INDEX[state])]
-        out.append([r[0], x, y, PRIORITIES.index(r[3]) + 1 if r[3] in PRIORITIES else 3,
-                    cats.get(r[4], len(CATEGORIES) - 1), changes])
+        changes = []
+        for at, state in timeline(r[5], r[6], r[7], dict(zip(STAMPS, r[8:])), events.get(r[0], ()), t_end):
+            changes += (max(-1, round(at - t0)), STATE_INDEX[state])
+        out.append([r[0], x, y, priorities.get(r[3], 3), cats.get(r[4], len(CATEGORIES) - 1), changes])
     return out
 
 
@@ -184,7 +184,7 @@ def timeline(status: str, reported: float, updated: float, stamps: dict[str, flo
     except a reopening or a split, which take it back."""
     steps: list[tuple[float, str, bool]] = []
     initial = "new"
-    by_status: dict[str, list[float]] = defaultdict(list)
+    by_status: dict[str, list[float]] = {}
     for at, kind, said, to, manual in events:
         target, back = _event_status(kind, said, to)
         if kind == "created" and target == "unverified":
@@ -194,21 +194,24 @@ def timeline(status: str, reported: float, updated: float, stamps: dict[str, flo
         elif back:
             steps.append((at, target, True))
         elif target in RANK and target not in ("new", "unverified") or kind == "verified":
-            by_status[target].append(at)
+            by_status.setdefault(target, []).append(at)
     for target, times in by_status.items():
         stamp = stamps.get(target)
         steps.extend((at, target, False) for at in (times if len(times) > 1 or stamp is None else [stamp]))
-    steps.extend((stamp, target, False) for target, stamp in stamps.items()
-                 if stamp is not None and target not in by_status)
-    if status not in STILL_GOING and not any(s == status for _, s, _ in steps):
+    for target, stamp in stamps.items():
+        if stamp is not None and target not in by_status:
+            steps.append((stamp, target, False))
+    if status not in STILL_GOING and all(s != status for _, s, _ in steps):
         steps.append((updated, status, False))  # it got there with no trace of when
-    state = initial
+    state, rank = initial, RANK[initial]
     out = [(reported, state)]
-    for at, target, back in sorted(steps, key=lambda s: (max(s[0], reported), RANK[s[1]])):
-        if at >= end or target == state or not (back or RANK[target] > RANK[state]):
+    if len(steps) > 1:
+        steps.sort(key=lambda s: (s[0] if s[0] > reported else reported, RANK[s[1]]))
+    for at, target, back in steps:
+        if at >= end or target == state or not (back or RANK[target] > rank):
             continue
-        state = target
-        out.append((max(at, reported), state))
+        state, rank = target, RANK[target]
+        out.append((at if at > reported else reported, state))
     return out
 
 

@@ -138,7 +138,9 @@ def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None
         mark.covered_to, mark.refreshed_at = today, now
         session.flush()
         session.expunge(mark)
-    _taken[key] = (now, frozenset((r.id, r.updated_at) for r in written))
+        # Before the commit, so a reader waiting on the mark's lock finds it (a commit that fails
+        # leaves it naming a refresh no mark holds: unused).
+        _taken[key] = (now, frozenset((r.id, r.updated_at) for r in written))
     return mark
 
 

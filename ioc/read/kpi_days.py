@@ -89,9 +89,9 @@ def _city_day(dialect: str, tz: ZoneInfo, col: Any) -> Any:
 def refresh(engine: Engine, tz: ZoneInfo, definitions: kpi.KpiDefinitions | None = None,
             advance: bool = True) -> models.KpiDayMark:
     """Bring the roll-up of these definitions up to date (the first call builds the days since the
-    oldest report, ``DAYS_KEPT`` at most); returns its mark (detached). ``advance=False`` (a read) writes nothing when no past
-    day changed, so a read does not take SQLite's write lock from the ingest; the worker's
-    refresh moves the mark on."""
+    oldest report, ``DAYS_KEPT`` at most); returns its mark (detached). ``advance=False`` (a
+    read) writes nothing when no past day changed, so a read does not take SQLite's write lock
+    from the ingest; the worker's refresh moves the mark on."""
     defs = definitions or kpi.KpiDefinitions()
     fp, now = fingerprint(defs, tz), utcnow()
     key, written = (engine.url.render_as_string(), fp), []

@@ -47,14 +47,15 @@ def hostile(tmp_path_factory):
                  reported_at=now - timedelta(minutes=20))
     with transaction(engine) as s:
         s.add(models.WorkOrder(incident_id=iid, org_code="OFF-T01", status="accepted", feedback=payload("feedback")))
-        s.add(models.Alert(feed="cap", sender="gd", identifier="X1", sent=now - timedelta(minutes=5), status="Actual",
+        # sent before the P1 was reported, so it is in force on that P1's day even when midnight falls between
+        s.add(models.Alert(feed="cap", sender="gd", identifier="X1", sent=now - timedelta(minutes=30), status="Actual",
                            msg_type="Alert", event="暴雨", severity="Severe", headline=payload("headline"),
                            expires=now + timedelta(hours=3)))
         s.get(models.Unit, "PC-00").call_sign = payload("call_sign")
     event = create_event(engine, Actor("zhang", "duty_officer"), payload("event"), "typhoon",
                          now - timedelta(hours=1))
     app = build()
-    yield app, runtime, iid, event.id
+    yield app, runtime, iid, event.id, now
     mp.undo()
 
 
@@ -79,7 +80,7 @@ def visit(dash_duo, path: str, shows: tuple[str, ...] = ()) -> None:
 
 
 def test_payloads_are_text_on_the_duty_pages(dash_duo, hostile):
-    app, _, iid, event_id = hostile
+    app, _, iid, event_id, _ = hostile
     start(dash_duo, app)
     sign_in(dash_duo, "zhang", "/", lang="en")
     visit(dash_duo, "/")
@@ -106,9 +107,10 @@ def test_payloads_are_text_for_leaders_handlers_and_admins(dash_duo, hostile):
 
 
 def test_payloads_are_literal_text_in_the_briefing(hostile):
-    _, runtime, *_ = hostile
-    today = utcnow().astimezone(runtime.pack.timezone).date()
-    document = briefing_doc.render(runtime.engine, runtime.pack, today, "en", "pdf")
+    _, runtime, *_, now = hostile
+    # the briefing of the day the P1 was reported, on the fixture's clock: a run may cross the city's midnight
+    day = (now - timedelta(minutes=10)).astimezone(runtime.pack.timezone).date()
+    document = briefing_doc.render(runtime.engine, runtime.pack, day, "en", "pdf", now=now)
     text = briefing_doc.text_of(document)
     for field in ("title", "headline", "event"):  # long titles are cut with …: the tag's start is there
         assert f"<img src=x onerror=\"window.__xss='{field}'\">" in text, (field, text)

@@ -51,6 +51,8 @@ QUERIES = [
     ("noise", ["english"]),          # English, any case
     ("NOISE COMPLAINT", ["english"]),
     ("midnight", ["english"]),
+    ("Road 12", ["english"]),        # a cased letter: ILIKE on PostgreSQL
+    ("12", ["english"]),             # none: LIKE, inside a text that has cased letters
     ("噪", ["noise"]),               # one character
     ("雪", []),
     ("没有这件事", []),

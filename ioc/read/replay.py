@@ -98,10 +98,11 @@ def replay(engine: Engine, start: datetime, end: datetime, origin: tuple[float, 
 
 
 def _reading(engine: Engine, read: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-    """``read(session, *args)`` in a session of its own, for ``gather``."""
+    """``read(connection, *args)`` on a connection of its own, for ``gather``. A Core connection,
+    not an ORM session: tens of thousands of plain rows come back without the ORM's per-row work."""
     def call() -> Any:
-        with session_factory(engine)() as session:
-            return read(session, *args)
+        with engine.connect() as connection:
+            return read(connection, *args)
     return call
 
 
@@ -132,20 +133,20 @@ def _day_incident_ids(session, start: datetime, end: datetime) -> Callable[[Any]
 # --- incidents --------------------------------------------------------------------------------
 
 
-def _incident_stamps(session, in_day) -> list[Any]:
+def _incident_stamps(connection, in_day) -> list[Any]:
     i = models.Incident
-    return session.execute(
+    return connection.execute(
         select(i.id, i.lon, i.lat, i.priority, i.category, i.status, epoch(i.reported_at), epoch(i.updated_at),
                *(epoch(getattr(i, column)) for column in STAMPS.values()))
         .where(in_day(i.id)).order_by(i.id)).all()
 
 
-def _incident_events(session, in_day) -> dict[int, list[tuple]]:
+def _incident_events(connection, in_day) -> dict[int, list[tuple]]:
     """The steps of the event log, (at, kind, status, to, manual) per incident in time order."""
     e = models.IncidentEvent
     status = e.data["status"].as_string()
     events: dict[int, list[tuple]] = defaultdict(list)
-    for incident_id, *event in session.execute(
+    for incident_id, *event in connection.execute(
             select(e.incident_id, epoch(e.at), e.kind, status, e.data["to"].as_string(),
                    e.data["manual"].as_string())
             .where(in_day(e.incident_id),
@@ -229,10 +230,10 @@ def _event_status(kind: str, said: str | None, to: str | None) -> tuple[str | No
 # --- units ------------------------------------------------------------------------------------
 
 
-def _assignments(session, in_day, end: datetime) -> list[Any]:
+def _assignments(connection, in_day, end: datetime) -> list[Any]:
     a, i, u = models.Assignment, models.Incident, models.Unit
     home = aliased(models.KeyPoint)
-    return session.execute(
+    return connection.execute(
         select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, i.lon, i.lat, epoch(a.dispatched_at),
                epoch(a.en_route_at), epoch(a.on_scene_at), epoch(func.coalesce(a.cleared_at, i.resolved_at, i.closed_at)))
         .join(i, a.incident_id == i.id).join(u, a.unit_id == u.id)

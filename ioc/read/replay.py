@@ -19,8 +19,10 @@ the map at any moment without asking the server again.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,12 +91,28 @@ def replay(engine: Engine, start: datetime, end: datetime, origin: tuple[float, 
     """Everything the replay page needs for [start, end): incident, unit and warning rows."""
     with session_factory(engine)() as session:
         in_day = _day_incident_ids(session, start, end)
-    stamps, events, assignments, alerts = gather([  # four reads at once, each on its own connection
-        _reading(engine, _incident_stamps, in_day), _reading(engine, _incident_events, in_day),
-        _reading(engine, _assignments, in_day, end), lambda: alert_areas(engine, start, end)])
-    return {"start": int(start.timestamp()), "end": int(end.timestamp()), "origin": list(origin), "scale": SCALE,
-            "incidents": _incident_rows(stamps, events, start, end, origin, crs),
-            "units": _unit_rows(assignments, start, origin, crs), "alerts": alerts}
+    with _collector_paused():
+        stamps, events, assignments, alerts = gather([  # four reads at once, each on its own connection
+            _reading(engine, _incident_stamps, in_day), _reading(engine, _incident_events, in_day),
+            _reading(engine, _assignments, in_day, end), lambda: alert_areas(engine, start, end)])
+        return {"start": int(start.timestamp()), "end": int(end.timestamp()), "origin": list(origin), "scale": SCALE,
+                "incidents": _incident_rows(stamps, events, start, end, origin, crs),
+                "units": _unit_rows(assignments, start, origin, crs), "alerts": alerts}
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a day's rows are built. Every one of the
+    hundreds of thousands of rows and lists made here lives on in the answer, so each collection
+    the allocations set off walks them for nothing: 0.2–0.7 s of a 2 s day at 74,000 incidents,
+    more in a process holding more. None of them form cycles; the collector runs again after."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _reading(engine: Engine, read: Callable[..., Any], *args: Any) -> Callable[[], Any]:

@@ -10,8 +10,9 @@ Chinese has no spaces between words, so the index holds character n-grams, not w
   query becomes the OR of the trigrams that start with it, read from the index's own vocabulary
   (``incident_text_vocab``) in the same statement.
 - PostgreSQL: ``pg_trgm`` GIN index on the same text (``SEARCH_TEXT``) answers ``ILIKE`` of 3 or
-  more characters (``LIKE`` when the query has no cased letter: the same rows, checked faster); 2-character queries use a GIN index of the text's (lower-cased) character
-  pairs (``ioc_bigrams``), exact by itself; 1 character is a plain ``ILIKE``.
+  more characters (``LIKE`` when the query has no cased letter: the same rows, checked faster);
+  2-character queries use a GIN index of the text's (lower-cased) character pairs
+  (``ioc_bigrams``), exact by itself; 1 character is a plain ``ILIKE`` (or ``LIKE``).
 
 A very common query (more than ``COMMON`` matches) reads incidents newest first and checks each
 instead (``newest_first_scan``): a page of the newest 100 is then found within a few thousand rows.

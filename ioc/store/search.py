@@ -14,8 +14,9 @@ Chinese has no spaces between words, so the index holds character n-grams, not w
   2-character queries use a GIN index of the text's (lower-cased) character pairs
   (``ioc_bigrams``), exact by itself; 1 character is a plain ``ILIKE`` (or ``LIKE``).
 
-A very common query (more than ``COMMON`` matches) reads incidents newest first and checks each
-instead (``newest_first_scan``): a page of the newest 100 is then found within a few thousand rows.
+A very common query (more than ``COMMON`` matches; on PostgreSQL, 3 or more characters matching
+1 % of the newest incidents) reads incidents newest first and checks each instead
+(``newest_first_scan``): a page of the newest 100 is then found within a few thousand rows.
 
 Either way ``matches(q)`` is one SQL condition on ``incident``; the query is only ever a bound
 value (quotes, ``%``, ``_``, ``*`` and the like are literal text).
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, literal, select, table, text
+from sqlalchemy import Integer, String, bindparam, column, func, literal, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
@@ -39,6 +40,9 @@ NOT_MODELLED_PREFIXES = ("incident_text", "ix_incident_search_")
 SEARCH_TEXT = "(coalesce(title, '') || ' ' || coalesce(description, '') || ' ' || coalesce(address, ''))"
 # Matches past which a page is found sooner by reading newest first (newest_first_scan).
 COMMON = 5_000
+# PostgreSQL, 3 or more characters: a query matching at least DENSE of the newest PROBE_ROWS
+# incidents (1 %) reads newest first; a sparser one goes through the trigram index.
+PROBE_ROWS, DENSE = 10_000, 100
 # PostgreSQL's GIN index of the searched text's character pairs (migration 0010).
 PAIRS_INDEX = "ix_incident_search_pairs"
 # In SQLite, the highest code point: 'ab' <= term < 'ab' || LAST is every term starting with 'ab'.
@@ -124,17 +128,32 @@ def _sqlite_count(element: _MatchCount, compiler: Any, **kw: Any) -> str:
 def newest_first_scan(session: Session, q: str) -> bool:
     """Whether reading incidents newest first and checking each against the query finds a page
     sooner than fetching every match and sorting them: true for a common word (噪音: one report in
-    ten), false for a rare one. SQLite keeps no statistics of n-grams and PostgreSQL's guess for a
-    trigram ``ILIKE`` is poor, so we count, no further than ``COMMON``; a character pair on
-    PostgreSQL goes by the statistics of its index instead (``pair_estimate``), because counting
-    even 5,000 matches of 噪音 there took seconds at 10 M."""
+    ten), false for a rare one. SQLite keeps no statistics of n-grams, so we count, no further than
+    ``COMMON``. On PostgreSQL a character pair goes by the statistics of its index
+    (``pair_estimate``), because counting even 5,000 matches of 噪音 there took seconds at 10 M;
+    3 or more characters go by how many of the newest incidents match (``dense_among_newest``):
+    at 10 M, ``noise`` and 电梯困人 match 25,000–35,000 (more than ``COMMON``) but under 0.4 % of
+    the newest, and the trigram index with the week first finds their page in 30–40 ms, against
+    80–105 ms reading newest first."""
     if session.get_bind().dialect.name == "sqlite":
         return (session.scalar(select(_MatchCount(q, COMMON))) or 0) > COMMON
     estimate = pair_estimate(session, q)
     if estimate is not None:
         return estimate > COMMON
+    if len(q) >= 3:
+        return dense_among_newest(session, q)
     found = select(literal(1)).select_from(table("incident")).where(TextMatch(q)).limit(COMMON + 1).subquery()
     return (session.scalar(select(func.count()).select_from(found)) or 0) > COMMON
+
+
+def dense_among_newest(session: Session, q: str) -> bool:
+    """Whether at least ``DENSE`` of the newest ``PROBE_ROWS`` incidents match ``q`` (read through
+    the reported_at index and checked row by row, stopping at ``DENSE``: 10–20 ms at 10 M)."""
+    fields = [column(name) for name in ("title", "description", "address")]
+    newest = (select(*fields).select_from(table("incident", column("reported_at")))
+              .order_by(column("reported_at").desc()).limit(PROBE_ROWS).subquery("newest"))
+    found = select(literal(1)).select_from(newest).where(TextMatch(q, scan=True)).limit(DENSE).subquery()
+    return (session.scalar(select(func.count()).select_from(found)) or 0) >= DENSE
 
 
 def pair_estimate(session: Session, q: str) -> int | None:

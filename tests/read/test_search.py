@@ -125,12 +125,13 @@ def test_pages_stay_stable_while_new_reports_arrive(engine, pack, texts):
     assert api == [r["id"] for r in rest]
 
 
-def _many(engine, n: int, every: int) -> list[int]:
-    """``n`` incidents in one statement, one minute apart, every ``every``-th about noise (噪音);
-    the ids of the noise ones, newest first."""
+def _many(engine, n: int, every: int = 1, since: int = 0) -> list[int]:
+    """``n`` incidents in one statement, one minute apart (newest first), every ``every``-th from
+    the ``since``-th on about noise (噪音); the ids of the noise ones, newest first."""
     rows = [dict(source="bulk", external_id=f"b-{k}", channel="12345", category="noise", priority="P3",
                  status="closed", reported_at=minutes(-k), district_code="T01", sources=[],
-                 title="夜间噪音扰民" if k % every == 0 else "道路积水", description="", address="厚街镇")
+                 title="夜间噪音扰民" if k >= since and k % every == 0 else "道路积水", description="",
+                 address="厚街镇")
             for k in range(n)]
     with engine.begin() as conn:
         conn.execute(models.Incident.__table__.insert(), rows)
@@ -175,14 +176,7 @@ def test_a_phrase_common_in_the_past_but_rare_lately_pages_through_the_index_on_
     monkeypatch.setattr(search, "COMMON", 300)
     monkeypatch.setattr(search, "PROBE_ROWS", 500)
     monkeypatch.setattr(search, "DENSE", 50)
-    rows = [dict(source="bulk", external_id=f"b-{k}", channel="12345", category="noise", priority="P3",
-                 status="closed", reported_at=minutes(-k), district_code="T01", sources=[],
-                 title="夜间噪音扰民" if k >= 1_000 else "道路积水", description="", address="厚街镇")
-            for k in range(1_400)]
-    with engine.begin() as conn:
-        conn.execute(models.Incident.__table__.insert(), rows)
-        wanted = conn.execute(select(models.Incident.id).where(models.Incident.title == "夜间噪音扰民")
-                              .order_by(models.Incident.reported_at.desc())).scalars().all()
+    wanted = _many(engine, 1_400, since=1_000)  # 400 matches, none among the newest 1,000
     with Session(engine) as session:
         assert search.newest_first_scan(session, "夜间噪音扰民") == (engine.dialect.name == "sqlite")
     first = board.page(engine, IncidentFilter(q="夜间噪音扰民"), board.Sort(), None, 100)

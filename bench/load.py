@@ -364,11 +364,15 @@ def feed_totals(store_url: str) -> dict[str, Any]:
     engine = create_engine(store_url)
     try:
         with engine.connect() as conn:
-            states = conn.execute(select(models.FeedState.name, models.FeedState.status, models.FeedState.counts)).all()
+            states = conn.execute(select(models.FeedState.name, models.FeedState.status, models.FeedState.counts,
+                                         models.FeedState.last_error)).all()
     finally:
         engine.dispose()
-    return {name: {"status": status, "fetched": (c or {}).get("fetched", 0), "stored": (c or {}).get("stored", 0),
-                   "rejected": (c or {}).get("rejected", 0)} for name, status, c in states}
+    # A feed that is not ok says why first, so a failing run's report names it (the dict is long).
+    return dict(sorted(
+        ((name, {"status": status, "fetched": (c or {}).get("fetched", 0), "stored": (c or {}).get("stored", 0),
+                 "rejected": (c or {}).get("rejected", 0)} | ({"last_error": error} if status != "ok" else {}))
+         for name, status, c, error in states), key=lambda item: item[1]["status"] == "ok"))
 
 
 # --- the run ---------------------------------------------------------------------------------------------

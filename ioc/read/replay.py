@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Float, and_, any_, bindparam, func, or_, select, union
+from sqlalchemy import Engine, Float, and_, any_, bindparam, func, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -35,7 +35,7 @@ from sqlalchemy.orm import aliased
 
 from ioc.read.citymap import SCALE, _offsets
 from ioc.read.parallel import gather
-from ioc.records import CATEGORIES, OPEN_STATUSES, PRIORITIES, UNIT_STATUSES
+from ioc.records import CATEGORIES, PRIORITIES, UNIT_STATUSES
 from ioc.store import models
 from ioc.store.db import session_factory
 
@@ -43,15 +43,10 @@ from ioc.store.db import session_factory
 STATES = ("unverified", "new", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled",
           "fused")
 STATE_INDEX = {s: n for n, s in enumerate(STATES)}
-STILL_GOING = ("unverified", *OPEN_STATUSES)
 # How far a step goes: a later report of an earlier step never takes an incident back.
 RANK = {s: n for n, s in enumerate(STATES)} | {"fused": len(STATES), "cancelled": len(STATES)}
 STAMPS = {"acknowledged": "acknowledged_at", "dispatched": "dispatched_at", "on_scene": "on_scene_at",
           "resolved": "resolved_at", "closed": "closed_at"}
-# The event log's steps (the workflow's, merges and splits); feeds' "created" / "updated" events
-# count when they name a status.
-STEP_EVENTS = ("verified", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled", "reopened",
-               "fused_into", "split_from")
 # A unit off the map (cleared, free again) on the wire.
 OFF = -1
 # Incidents reported this long before the window are looked up through the status and
@@ -89,15 +84,16 @@ def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 def replay(engine: Engine, start: datetime, end: datetime, origin: tuple[float, float],
            crs: str = "wgs84") -> dict[str, Any]:
     """Everything the replay page needs for [start, end): incident, unit and warning rows."""
-    with session_factory(engine)() as session:
-        in_day = _day_incident_ids(session, start, end)
     with _collector_paused():
-        stamps, events, assignments, alerts = gather([  # four reads at once, each on its own connection
-            _reading(engine, _incident_stamps, in_day), _reading(engine, _incident_events, in_day),
-            _reading(engine, _assignments, in_day, end), lambda: alert_areas(engine, start, end)])
+        with engine.connect() as connection:
+            stamps = _incident_stamps(connection, start, end)
+        in_day = _day_incident_ids(engine.dialect.name, start, end, [r[0] for r in stamps])
+        events, assignments, alerts = gather([  # three reads at once, each on its own connection
+            _reading(engine, _incident_events, in_day), _reading(engine, _assignments, in_day, end),
+            lambda: alert_areas(engine, start, end)])
         return {"start": int(start.timestamp()), "end": int(end.timestamp()), "origin": list(origin), "scale": SCALE,
                 "incidents": _incident_rows(stamps, events, start, end, origin, crs),
-                "units": _unit_rows(assignments, start, origin, crs), "alerts": alerts}
+                "units": _unit_rows(assignments, {r[0]: r for r in stamps}, start, origin, crs), "alerts": alerts}
 
 
 @contextmanager
@@ -124,39 +120,44 @@ def _reading(engine: Engine, read: Callable[..., Any], *args: Any) -> Callable[[
     return call
 
 
-def _day_incident_ids(session, start: datetime, end: datetime) -> Callable[[Any], Any]:
-    """``column`` → the condition that it is one of the incidents on the map at some moment of
-    [start, end): reported before its end and not gone before its start. Three index-friendly
-    parts: reported lately, still open, written since.
-
-    On PostgreSQL the set is read once and bound as an array the row reads look up by index (as
-    a subquery each of the three reads computed it again, and the units' read scanned every
-    assignment); SQLite keeps the subquery (no arrays, and a bounded number of bound values)."""
+def _on_the_map(columns: list[Any], start: datetime, end: datetime) -> list[Any]:
+    """The incidents on the map at some moment of [start, end) — reported before its end and not
+    gone before its start — as three index-friendly reads that share no incident: reported
+    lately, still going from before (``ix_incident_still_going``), gone since the start."""
     i = models.Incident
-    gone_after_start = or_(i.status.in_(STILL_GOING),
-                           func.coalesce(i.resolved_at, i.closed_at, i.updated_at) >= start)
+    still_going = i.status.in_(models.STILL_GOING)
+    gone_since_start = func.coalesce(i.resolved_at, i.closed_at, i.updated_at) >= start
     placed = i.lon.is_not(None)
     early = start - LOOKBACK
-    day = union(
-        select(i.id).where(i.reported_at >= early, i.reported_at < end, placed, gone_after_start),
-        select(i.id).where(i.status.in_(STILL_GOING), i.reported_at < early, placed),
-        select(i.id).where(i.updated_at >= start, i.reported_at < early, placed, gone_after_start),
-    ).subquery()
-    if session.get_bind().dialect.name != "postgresql":
+    return [
+        select(*columns).where(i.reported_at >= early, i.reported_at < end, placed, or_(still_going, gone_since_start)),
+        select(*columns).where(still_going, i.reported_at < early, placed),
+        select(*columns).where(i.updated_at >= start, i.reported_at < early, placed, ~still_going, gone_since_start),
+    ]
+
+
+def _day_incident_ids(dialect: str, start: datetime, end: datetime, ids: list[int]) -> Callable[[Any], Any]:
+    """``column`` → the condition that it is one of the incidents on the map in [start, end).
+
+    On PostgreSQL the ids already read are bound as an array the row reads look up by index (as
+    a subquery each read computed the set again, and the units' read scanned every assignment);
+    SQLite asks the subquery (no arrays, and a bounded number of bound values)."""
+    if dialect != "postgresql":
+        day = union_all(*_on_the_map([models.Incident.id], start, end)).subquery()
         return lambda column: column.in_(select(day.c.id))
-    found = session.scalars(select(day.c.id)).all()
-    return lambda column: column == any_(bindparam(None, found, type_=ARRAY(i.id.type), unique=True))
+    return lambda column: column == any_(bindparam(None, ids, type_=ARRAY(models.Incident.id.type), unique=True))
 
 
 # --- incidents --------------------------------------------------------------------------------
 
 
-def _incident_stamps(connection, in_day) -> list[Any]:
+def _incident_stamps(connection, start: datetime, end: datetime) -> list[Any]:
+    """The row stamps of the incidents on the map in [start, end), by id."""
     i = models.Incident
-    return connection.execute(
-        select(i.id, i.lon, i.lat, i.priority, i.category, i.status, epoch(i.reported_at), epoch(i.updated_at),
-               *(epoch(getattr(i, column)) for column in STAMPS.values()))
-        .where(in_day(i.id)).order_by(i.id)).all()
+    columns = [i.id, i.lon, i.lat, i.priority, i.category, i.status, epoch(i.reported_at).label("reported"),
+               epoch(i.updated_at).label("updated"),
+               *(epoch(getattr(i, column)).label(step) for step, column in STAMPS.items())]
+    return connection.execute(union_all(*_on_the_map(columns, start, end)).order_by(i.id.name)).all()
 
 
 def _incident_events(connection, in_day) -> dict[int, list[tuple]]:
@@ -168,7 +169,7 @@ def _incident_events(connection, in_day) -> dict[int, list[tuple]]:
             select(e.incident_id, epoch(e.at), e.kind, status, e.data["to"].as_string(),
                    e.data["manual"].as_string())
             .where(in_day(e.incident_id),
-                   or_(e.kind.in_(STEP_EVENTS),
+                   or_(e.kind.in_(models.STEP_EVENTS),  # as ix_incident_event_steps
                        and_(e.kind.in_(("created", "updated")), status.is_not(None), status != "new")))
             .order_by(e.incident_id, e.at, e.id)):
         events[incident_id].append(event)
@@ -220,7 +221,7 @@ def timeline(status: str, reported: float, updated: float, stamps: dict[str, flo
     for target, stamp in stamps.items():
         if stamp is not None and target not in by_status:
             steps.append((stamp, target, False))
-    if status not in STILL_GOING and all(s != status for _, s, _ in steps):
+    if status not in models.STILL_GOING and all(s != status for _, s, _ in steps):
         steps.append((updated, status, False))  # it got there with no trace of when
     state, rank = initial, RANK[initial]
     out = [(reported, state)]
@@ -249,33 +250,43 @@ def _event_status(kind: str, said: str | None, to: str | None) -> tuple[str | No
 
 
 def _assignments(connection, in_day, end: datetime) -> list[Any]:
-    a, i, u = models.Assignment, models.Incident, models.Unit
+    """The day's jobs in dispatch order per unit; the incident's place and stamps come from its
+    row already read, not from a second fetch of it."""
+    a, u = models.Assignment, models.Unit
     home = aliased(models.KeyPoint)
     return connection.execute(
-        select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, i.lon, i.lat, epoch(a.dispatched_at),
-               epoch(a.en_route_at), epoch(a.on_scene_at), epoch(func.coalesce(a.cleared_at, i.resolved_at, i.closed_at)))
-        .join(i, a.incident_id == i.id).join(u, a.unit_id == u.id)
-        .outerjoin(home, u.home_point_id == home.id)
+        select(a.unit_id, u.call_sign, u.unit_type, home.lon, home.lat, a.incident_id, epoch(a.dispatched_at),
+               epoch(a.en_route_at), epoch(a.on_scene_at), epoch(a.cleared_at))
+        .join(u, a.unit_id == u.id).outerjoin(home, u.home_point_id == home.id)
         .where(in_day(a.incident_id), a.dispatched_at < end)
         .order_by(a.unit_id, a.dispatched_at, a.id)).all()
 
 
-def _unit_rows(rows: list[Any], start: datetime, origin: tuple[float, float], crs: str) -> list[list[Any]]:
+def _unit_rows(rows: list[Any], incidents: dict[int, Any], start: datetime, origin: tuple[float, float],
+               crs: str) -> list[list[Any]]:
     """[call sign, unit type, [t, x, y, status index, ...]] per unit sent out in the window (status
-    OFF: off the map, free again), from its assignments in dispatch order. The browser moves a unit
-    between two frames at different places."""
+    OFF: off the map, free again), from its assignments in dispatch order (``incidents``: the
+    stamp rows by id). A job ends when it is cleared, else when its incident is resolved or
+    closed. The browser moves a unit between two frames at different places."""
     t0 = start.timestamp()
-    rows = [r for r in rows if r[10] is None or r[10] >= t0]
-    if not rows:
+    jobs = []
+    for r in rows:
+        incident = incidents.get(r[5])
+        if incident is None:  # on SQLite the set is asked again: one that came onto the map since
+            continue
+        cleared = next((t for t in (r[9], incident.resolved, incident.closed) if t is not None), None)
+        if cleared is None or cleared >= t0:
+            jobs.append((r, incident, cleared))
+    if not jobs:
         return []
-    lons = [v for r in rows for v in (r[3] if r[3] is not None else r[5], r[5])]
-    lats = [v for r in rows for v in (r[4] if r[4] is not None else r[6], r[6])]
+    lons = [v for r, i, _ in jobs for v in (r[3] if r[3] is not None else i.lon, i.lon)]
+    lats = [v for r, i, _ in jobs for v in (r[4] if r[4] is not None else i.lat, i.lat)]
     xs, ys = _offsets(lons, lats, origin, crs)
     tracks: dict[str, list] = {}
     last: dict[str, tuple[float | None, tuple[int, int]]] = {}
     back_at_station = BACK_AT_STATION.total_seconds()
-    for n, r in enumerate(rows):
-        unit_id, dispatched, en_route, on_scene, cleared = r[0], r[7], r[8], r[9], r[10]
+    for n, (r, _, cleared) in enumerate(jobs):
+        unit_id, dispatched, en_route, on_scene = r[0], r[6], r[7], r[8]
         frames = tracks.setdefault(unit_id, [r[1], r[2], []])[2]
         there = (xs[2 * n + 1], ys[2 * n + 1])
         came_from = (xs[2 * n], ys[2 * n])  # its station (the incident itself when it has none)

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ioc.records import OPEN_STATUSES
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite keeps no zone, so we restore it)."""
@@ -164,6 +166,24 @@ class RawRecord(Base):
 OPEN_SET = "status IN ('new', 'acknowledged', 'dispatched', 'on_scene') AND parent_id IS NULL"
 OPEN_CLOCK_COLUMNS = ("acknowledge_due", "dispatch_due", "on_scene_due", "resolve_due",
                       "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at")
+# The statuses of an incident still on the map (a replay's backlog), and what the replay reads of
+# each, as the partial index ix_incident_still_going spells them (migration 0015): on PostgreSQL
+# the backlog of a past day is read from the index alone, not from rows scattered over years.
+STILL_GOING = ("unverified", *OPEN_STATUSES)
+STILL_GOING_SET = f"status IN ({', '.join(repr(s) for s in STILL_GOING)}) AND lon IS NOT NULL"
+REPLAY_COLUMNS = ("id", "lon", "lat", "priority", "category", "status", "updated_at", "acknowledged_at",
+                  "dispatched_at", "on_scene_at", "resolved_at", "closed_at")
+# The event log's steps (the workflow's, merges and splits; a feed's "created" / "updated" when it
+# names a status other than new), as the partial index ix_incident_event_steps spells them: most
+# of a log is neither, and a replay reads the steps of a day's incidents through that index.
+STEP_EVENTS = ("verified", "acknowledged", "dispatched", "on_scene", "resolved", "closed", "cancelled", "reopened",
+               "fused_into", "split_from")
+
+
+def step_events_where(status: str) -> str:
+    kinds = ", ".join(repr(k) for k in STEP_EVENTS)
+    return (f"kind IN ({kinds}) OR (kind IN ('created', 'updated') AND {status} IS NOT NULL "
+            f"AND {status} <> 'new')")
 
 
 class Incident(Base):
@@ -188,6 +208,9 @@ class Incident(Base):
         Index("ix_incident_open_clocks", "priority", "district_code",
               postgresql_include=list(OPEN_CLOCK_COLUMNS), postgresql_where=text(OPEN_SET),
               sqlite_where=text(OPEN_SET)),
+        # a replay's backlog: every incident still open on a past day (migration 0015)
+        Index("ix_incident_still_going", "reported_at", postgresql_include=list(REPLAY_COLUMNS),
+              postgresql_where=text(STILL_GOING_SET), sqlite_where=text(STILL_GOING_SET)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -230,7 +253,12 @@ class IncidentEvent(Base):
     """The append-only timeline: audit trail, incident page timeline and KPI source."""
 
     __tablename__ = "incident_event"
-    __table_args__ = (Index(None, "incident_id", "at"),)
+    __table_args__ = (
+        Index(None, "incident_id", "at"),
+        Index("ix_incident_event_steps", "incident_id", "at",
+              postgresql_where=text(step_events_where("(data ->> 'status')")),
+              sqlite_where=text(step_events_where("json_extract(data, '$.status')"))),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -11,9 +13,22 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from ioc.store.search import not_modelled
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def include_object_on(dialect: str) -> Callable[..., bool]:
+    """Alembic's filter for a store on ``dialect``: compare everything but the search index's own
+    objects (``search.not_modelled``) and the indexes the models keep for another database only
+    (``models.postgresql_only``)."""
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if reflected:
+            return not not_modelled(name, type_)
+        return type_ != "index" or obj.info.get("only_on", dialect) == dialect
+    return include
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -53,11 +53,6 @@ def not_modelled(name: str | None, type_: str) -> bool:
     return bool(name) and type_ in ("table", "index") and name.startswith(NOT_MODELLED_PREFIXES)
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic's filter: compare everything but the search index's own objects."""
-    return not (reflected and not_modelled(name, type_))
-
-
 class TextMatch(ColumnElement[bool]):
     """``incident`` rows whose title, description or address contain ``q`` (case-insensitive).
 

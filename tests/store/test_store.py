@@ -124,8 +124,8 @@ def test_migrations_build_exactly_the_models(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from ioc.store.search import include_object
+    from ioc.store.migrate import include_object_on
 
     with engine.connect() as conn:  # the search index's own tables and indexes are the migration's (0010)
-        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        context = MigrationContext.configure(conn, opts={"include_object": include_object_on(conn.dialect.name)})
         assert compare_metadata(context, models.Base.metadata) == []

@@ -3,7 +3,7 @@
 from alembic import context
 
 from ioc.store.models import Base
-from ioc.store.search import include_object
+from ioc.store.migrate import include_object_on
 
 config = context.config
 engine = config.attributes["engine"]
@@ -14,7 +14,7 @@ with engine.begin() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=include_object,
+        include_object=include_object_on(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

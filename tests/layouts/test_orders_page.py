@@ -104,8 +104,9 @@ def test_handler_returns_asks_for_time_and_reports_back_with_a_photo_in_english(
     click(dash_duo, "report_feedback")
     dash_duo.wait_for_text_to_equal("#orders-message", "Feedback reported.")
     dash_duo.wait_for_element(".order-photos img")
-    width = dash_duo.driver.execute_script("return document.querySelector('.order-photos img').naturalWidth")
-    assert width == 40  # served back as the image it is
+    # Served back as the image it is: once loaded it is 40 pixels wide (a broken image stays 0).
+    wait_until(lambda: dash_duo.driver.execute_script(
+        "const img = document.querySelector('.order-photos img'); return img.complete && img.naturalWidth") == 40, 10)
     assert dash_duo.find_element(".order-feedback").text == "Lamp replaced"
 
     until = (utcnow() + timedelta(days=3)).astimezone(runtime.pack.timezone)

@@ -188,6 +188,7 @@ def postgresql_only(index: Index) -> Index:
 
 
 def step_events_where(status: str) -> str:
+    """The steps' condition as SQL text, ``status`` being how the database reads ``data``'s status."""
     kinds = ", ".join(repr(k) for k in STEP_EVENTS)
     return (f"kind IN ({kinds}) OR (kind IN ('created', 'updated') AND {status} IS NOT NULL "
             f"AND {status} <> 'new')")

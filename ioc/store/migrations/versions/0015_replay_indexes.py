@@ -1,4 +1,4 @@
-"""A past day's replay from small indexes instead of rows scattered over the years (PostgreSQL).
+"""A past day's replay from partial indexes instead of rows scattered over the years (PostgreSQL).
 
 - ``ix_incident_still_going``: the incidents still on the map (unverified or open, with a place),
   keyed by report time. On PostgreSQL it carries what the replay draws of each (INCLUDE), so a

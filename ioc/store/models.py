@@ -187,9 +187,14 @@ def postgresql_only(index: Index) -> Index:
     return index.ddl_if(dialect="postgresql")
 
 
-def step_events_where(status: str) -> str:
-    """The steps' condition as SQL text, ``status`` being how the database reads ``data``'s status."""
-    kinds = ", ".join(repr(k) for k in STEP_EVENTS)
+# How each database reads an event's status (``data``'s "status") in SQL.
+EVENT_STATUS_SQL = {"postgresql": "(data ->> 'status')", "sqlite": "json_extract(data, '$.status')"}
+
+
+def step_events_where(dialect: str) -> str:
+    """The steps' condition as SQL text with literals only, so that PostgreSQL sees in a query the
+    condition of the partial index, under a generic plan as well."""
+    kinds, status = ", ".join(repr(k) for k in STEP_EVENTS), EVENT_STATUS_SQL[dialect]
     return (f"kind IN ({kinds}) OR (kind IN ('created', 'updated') AND {status} IS NOT NULL "
             f"AND {status} <> 'new')")
 
@@ -264,7 +269,7 @@ class IncidentEvent(Base):
     __table_args__ = (
         Index(None, "incident_id", "at"),
         postgresql_only(Index("ix_incident_event_steps", "incident_id", "at",
-                              postgresql_where=text(step_events_where("(data ->> 'status')")))),
+                              postgresql_where=text(step_events_where("postgresql")))),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

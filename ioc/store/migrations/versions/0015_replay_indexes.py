@@ -33,7 +33,7 @@ def upgrade() -> None:
     op.create_index("ix_incident_still_going", "incident", ["reported_at"],
                     postgresql_where=text(STILL_GOING_SET), postgresql_include=list(REPLAY_COLUMNS))
     op.create_index("ix_incident_event_steps", "incident_event", ["incident_id", "at"],
-                    postgresql_where=text(step_events_where("(data ->> 'status')")))
+                    postgresql_where=text(step_events_where("postgresql")))
 
 
 def downgrade() -> None:
